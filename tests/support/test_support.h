@@ -1,0 +1,22 @@
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "core/tensor.h"
+
+namespace ortho::testing {
+
+// Largest |a - b| over all elements (both converted to double); shapes must match.
+double max_abs_diff(const Tensor& a, const Tensor& b);
+
+// Expects equal shapes and every element within atol + rtol * |expected|.
+void expect_close(const Tensor& actual, const Tensor& expected, double atol = 1e-5,
+                  double rtol = 1e-5);
+
+// A float64 (or other dtype) tensor of values in [-1, 1) from a fixed seed.
+Tensor random_tensor(const Shape& shape, std::uint64_t seed, DType dtype = DType::Float64);
+
+}  // namespace ortho::testing
