@@ -13,6 +13,10 @@ set(ORTHO_BLAS_INCLUDE_DIRS ${ORTHO_CBLAS_INCLUDE_DIR} ${ORTHO_LAPACKE_INCLUDE_D
 set(ORTHO_BLAS_LIBRARIES ${ORTHO_LAPACKE_LIBRARY} ${ORTHO_OPENBLAS_LIBRARY})
 message(STATUS "ortho: OpenBLAS ${ORTHO_OPENBLAS_LIBRARY}, LAPACKE ${ORTHO_LAPACKE_LIBRARY}")
 
+# stb_image decodes image-folder datasets; Debian's libstb is the compiled stb_image(_write).
+find_path(ORTHO_STB_INCLUDE_DIR stb/stb_image.h REQUIRED)
+find_library(ORTHO_STB_LIBRARY stb REQUIRED)
+
 # Header-only: nlohmann/json parses safetensors headers; CLI11 parses the apps' flags.
 find_package(nlohmann_json 3.10 REQUIRED)
 find_package(CLI11 QUIET CONFIG)

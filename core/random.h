@@ -47,5 +47,8 @@ Tensor randperm(std::int64_t n, Generator* gen = nullptr);
 // Philox4x32-10 block for (counter, key): four 32-bit outputs. Shared by the backends so CPU
 // and CUDA produce the same numbers.
 void philox4x32(std::uint64_t counter, std::uint64_t key, std::uint32_t out[4]);
+// The full-width block: counter words c[0..3], key words k[0..1] (the known-answer form of
+// Random123's kat_vectors). The overload above is counter = {lo, hi, 0, 0}, key = {lo, hi}.
+void philox4x32(const std::uint32_t counter[4], const std::uint32_t key[2], std::uint32_t out[4]);
 
 }  // namespace ortho
