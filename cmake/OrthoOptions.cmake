@@ -6,6 +6,11 @@ target_compile_options(ortho_warnings INTERFACE
 
 if(ORTHO_NATIVE AND NOT ORTHO_SANITIZE)
   add_compile_options($<$<COMPILE_LANGUAGE:CXX>:-march=native>)
+  # GCC 12 emits wrong code for AVX-512 constant vectors (a std::vector<double>{1, 1, 0, 0}
+  # built as {1, 1, 1, 1} at -O2 -mavx512f, reproduced by Elementwise tests); stay at AVX2.
+  if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU" AND CMAKE_CXX_COMPILER_VERSION VERSION_LESS 13)
+    add_compile_options($<$<COMPILE_LANGUAGE:CXX>:-mno-avx512f>)
+  endif()
 endif()
 
 if(ORTHO_SANITIZE)

@@ -19,8 +19,8 @@ class CpuAllocator final : public Allocator {
     const std::size_t rounded = std::max<std::size_t>((bytes + 63) / 64 * 64, 64);
     void* ptr = std::aligned_alloc(64, rounded);
     if (ptr == nullptr) throw std::bad_alloc();
-    const std::int64_t now = current_.fetch_add(static_cast<std::int64_t>(bytes)) +
-                             static_cast<std::int64_t>(bytes);
+    const std::int64_t now =
+        current_.fetch_add(static_cast<std::int64_t>(bytes)) + static_cast<std::int64_t>(bytes);
     std::int64_t peak = peak_.load();
     while (now > peak && !peak_.compare_exchange_weak(peak, now)) {
     }

@@ -14,18 +14,39 @@ namespace ortho {
 // in core/cpu/, the CUDA backend in cuda/ and registers itself with register_backend().
 
 enum class UnaryOp {
-  Neg, Exp, Log, Sqrt, Abs, Sign, Square, Reciprocal, Relu, Sigmoid, Tanh,
+  Neg,
+  Exp,
+  Log,
+  Sqrt,
+  Abs,
+  Sign,
+  Square,
+  Reciprocal,
+  Relu,
+  Sigmoid,
+  Tanh,
   Pow,     // x^a
   Clamp,   // min(max(x, a), b)
   Affine,  // a * x + b
 };
 
 enum class BinaryOp {
-  Add, Sub, Mul, Div, Pow, Maximum, Minimum,
-  Eq, Ne, Lt, Le, Gt, Ge,  // 1 or 0 in the inputs' dtype
-  ReluBackward,            // a * (b > 0): grad, input
-  SigmoidBackward,         // a * b * (1 - b): grad, output
-  TanhBackward,            // a * (1 - b^2): grad, output
+  Add,
+  Sub,
+  Mul,
+  Div,
+  Pow,
+  Maximum,
+  Minimum,
+  Eq,
+  Ne,
+  Lt,
+  Le,
+  Gt,
+  Ge,               // 1 or 0 in the inputs' dtype
+  ReluBackward,     // a * (b > 0): grad, input
+  SigmoidBackward,  // a * b * (1 - b): grad, output
+  TanhBackward,     // a * (1 - b^2): grad, output
 };
 
 enum class ReduceOp { Sum, Mean, Max, Min };
@@ -110,9 +131,8 @@ class Backend {
 
   // Batch normalization over N, H, W of an (N, C, H, W) or (N, C) input. Training mode
   // writes the batch mean and 1/sqrt(var + eps) (biased var) per channel.
-  virtual void batch_norm_forward_train(const Tensor& x, const Tensor& weight,
-                                        const Tensor& bias, double eps, Tensor& y,
-                                        Tensor& mean, Tensor& invstd) = 0;
+  virtual void batch_norm_forward_train(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                                        double eps, Tensor& y, Tensor& mean, Tensor& invstd) = 0;
   virtual void batch_norm_forward_eval(const Tensor& x, const Tensor& weight, const Tensor& bias,
                                        const Tensor& running_mean, const Tensor& running_var,
                                        double eps, Tensor& y) = 0;
@@ -127,16 +147,15 @@ class Backend {
   // Cross-entropy of logits (N, C) with Int64 targets (N,) and label smoothing:
   // losses (N,), log_probs (N, C) saved for backward; grad_logits = g_i * (p - q).
   virtual void cross_entropy_forward(const Tensor& logits, const Tensor& targets,
-                                     double label_smoothing, Tensor& losses,
-                                     Tensor& log_probs) = 0;
+                                     double label_smoothing, Tensor& losses, Tensor& log_probs) = 0;
   virtual void cross_entropy_backward(const Tensor& grad_losses, const Tensor& log_probs,
                                       const Tensor& targets, double label_smoothing,
                                       Tensor& grad_logits) = 0;
 
   // Dense linear algebra on contiguous batches (..., m, n); outputs are contiguous.
-  virtual void qr(const Tensor& a, Tensor& q, Tensor& r) = 0;  // reduced
+  virtual void qr(const Tensor& a, Tensor& q, Tensor& r) = 0;                         // reduced
   virtual void eigh(const Tensor& a, Tensor& eigenvalues, Tensor& eigenvectors) = 0;  // ascending
-  virtual void svd(const Tensor& a, Tensor& u, Tensor& s, Tensor& vh) = 0;  // reduced
+  virtual void svd(const Tensor& a, Tensor& u, Tensor& s, Tensor& vh) = 0;            // reduced
   virtual void solve(const Tensor& a, const Tensor& b, Tensor& x) = 0;
   virtual void inverse(const Tensor& a, Tensor& out) = 0;
 

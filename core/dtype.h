@@ -12,7 +12,9 @@ enum class DType : std::uint8_t { Float32, Float64, Int64 };
 
 std::size_t dtype_size(DType dtype);
 std::string dtype_name(DType dtype);
-inline bool is_floating(DType dtype) { return dtype != DType::Int64; }
+inline bool is_floating(DType dtype) {
+  return dtype != DType::Int64;
+}
 
 template <typename T>
 struct DTypeOf;

@@ -8,6 +8,8 @@ Storage::Storage(std::size_t bytes, Device device) : bytes_(bytes), device_(devi
   data_ = allocator_for(device).allocate(bytes);
 }
 
-Storage::~Storage() { allocator_for(device_).deallocate(data_, bytes_); }
+Storage::~Storage() {
+  allocator_for(device_).deallocate(data_, bytes_);
+}
 
 }  // namespace ortho

@@ -147,22 +147,28 @@ Tensor Tensor::arange(std::int64_t n, DType dtype, Device device) {
 
 template <typename T>
 Tensor Tensor::from_vector(const std::vector<T>& values, const Shape& shape, Device device) {
-  check_argument(static_cast<std::int64_t>(values.size()) == shape.numel(), "from_vector: ",
-                 values.size(), " values do not fill shape ", shape);
+  check_argument(static_cast<std::int64_t>(values.size()) == shape.numel(),
+                 "from_vector: ", values.size(), " values do not fill shape ", shape);
   Tensor t = empty(shape, dtype_of<T>, Device::cpu());
   if (!values.empty()) std::memcpy(t.raw_data(), values.data(), values.size() * sizeof(T));
   return t.to(device);
 }
 
-std::int64_t Tensor::size(std::int64_t d) const { return shape_[normalize_dim(d, dim(), "size")]; }
+std::int64_t Tensor::size(std::int64_t d) const {
+  return shape_[normalize_dim(d, dim(), "size")];
+}
 
 std::int64_t Tensor::stride(std::int64_t d) const {
   return strides_[static_cast<std::size_t>(normalize_dim(d, dim(), "stride"))];
 }
 
-Device Tensor::device() const { return storage_ ? storage_->device() : Device::cpu(); }
+Device Tensor::device() const {
+  return storage_ ? storage_->device() : Device::cpu();
+}
 
-bool Tensor::is_contiguous() const { return is_row_major(shape_, strides_); }
+bool Tensor::is_contiguous() const {
+  return is_row_major(shape_, strides_);
+}
 
 void* Tensor::raw_data() const {
   check_argument(defined(), "raw_data: tensor is undefined");
@@ -297,8 +303,7 @@ Tensor Tensor::squeeze(std::int64_t d) const {
 Tensor Tensor::unsqueeze(std::int64_t d) const {
   const std::int64_t dd = normalize_dim(d, dim() + 1, "unsqueeze");
   std::vector<std::int64_t> dims = shape_.dims(), strides = strides_;
-  const std::int64_t stride =
-      dd < dim() ? strides_[static_cast<std::size_t>(dd)] * shape_[dd] : 1;
+  const std::int64_t stride = dd < dim() ? strides_[static_cast<std::size_t>(dd)] * shape_[dd] : 1;
   dims.insert(dims.begin() + dd, 1);
   strides.insert(strides.begin() + dd, stride);
   return Tensor(storage_, Shape(std::move(dims)), std::move(strides), offset_, dtype_);
@@ -379,7 +384,9 @@ std::string Tensor::to_string() const {
   return out.str();
 }
 
-std::ostream& operator<<(std::ostream& out, const Shape& shape) { return out << shape.to_string(); }
+std::ostream& operator<<(std::ostream& out, const Shape& shape) {
+  return out << shape.to_string();
+}
 
 std::ostream& operator<<(std::ostream& out, const Tensor& tensor) {
   return out << tensor.to_string();
@@ -397,8 +404,8 @@ void check_same_device_and_dtype(const char* op, const std::vector<const Tensor*
                    first->device().to_string(), " ", first->shape(), " and ",
                    t->device().to_string(), " ", t->shape(), ")");
     check_argument(t->dtype() == first->dtype(), op, ": tensors of different dtypes (",
-                   dtype_name(first->dtype()), " ", first->shape(), " and ",
-                   dtype_name(t->dtype()), " ", t->shape(), ")");
+                   dtype_name(first->dtype()), " ", first->shape(), " and ", dtype_name(t->dtype()),
+                   " ", t->shape(), ")");
   }
 }
 

@@ -33,8 +33,7 @@ class Tensor {
   static Tensor scalar(double value, DType dtype = DType::Float32, Device device = Device::cpu());
   static Tensor eye(std::int64_t n, DType dtype = DType::Float32, Device device = Device::cpu());
   // 0, 1, ..., n-1
-  static Tensor arange(std::int64_t n, DType dtype = DType::Float32,
-                       Device device = Device::cpu());
+  static Tensor arange(std::int64_t n, DType dtype = DType::Float32, Device device = Device::cpu());
   // Copies `values` (row-major) into a new tensor of `shape` on `device`.
   template <typename T>
   static Tensor from_vector(const std::vector<T>& values, const Shape& shape,
@@ -68,15 +67,14 @@ class Tensor {
   std::vector<T> to_vector() const;
 
   // Views: share storage, never copy. view() throws when the strides do not allow it.
-  Tensor view(const Shape& shape) const;  // one dimension may be -1
+  Tensor view(const Shape& shape) const;     // one dimension may be -1
   Tensor reshape(const Shape& shape) const;  // a view when possible, else a copy
   Tensor permute(const std::vector<std::int64_t>& dims) const;
   Tensor transpose(std::int64_t dim0, std::int64_t dim1) const;
   Tensor t() const;  // transpose of a 2-D tensor
-  Tensor slice(std::int64_t dim, std::int64_t start, std::int64_t end,
-               std::int64_t step = 1) const;
+  Tensor slice(std::int64_t dim, std::int64_t start, std::int64_t end, std::int64_t step = 1) const;
   Tensor select(std::int64_t dim, std::int64_t index) const;  // drops `dim`
-  Tensor expand(const Shape& shape) const;  // broadcast size-1 dims with stride 0
+  Tensor expand(const Shape& shape) const;                    // broadcast size-1 dims with stride 0
   Tensor squeeze(std::int64_t dim) const;
   Tensor unsqueeze(std::int64_t dim) const;
   Tensor flatten(std::int64_t start_dim = 0, std::int64_t end_dim = -1) const;

@@ -14,8 +14,7 @@ TEST(Tensor, FactoriesFillAndRead) {
   EXPECT_TRUE(t.is_contiguous());
   for (float v : t.to_vector<float>()) EXPECT_EQ(v, 1.5f);
   EXPECT_EQ(Tensor::scalar(4.0, DType::Float64).item<double>(), 4.0);
-  EXPECT_EQ(Tensor::eye(3).to_vector<float>(),
-            (std::vector<float>{1, 0, 0, 0, 1, 0, 0, 0, 1}));
+  EXPECT_EQ(Tensor::eye(3).to_vector<float>(), (std::vector<float>{1, 0, 0, 0, 1, 0, 0, 0, 1}));
 }
 
 TEST(Tensor, ViewsShareStorage) {

@@ -45,11 +45,13 @@ void CpuBackend::copy(const Tensor& src, Tensor& dst) {
 }
 
 void CpuBackend::copy_from_host(const void* host, Tensor& dst) {
-  std::memcpy(dst.raw_data(), host, static_cast<std::size_t>(dst.numel()) * dtype_size(dst.dtype()));
+  std::memcpy(dst.raw_data(), host,
+              static_cast<std::size_t>(dst.numel()) * dtype_size(dst.dtype()));
 }
 
 void CpuBackend::copy_to_host(const Tensor& src, void* host) {
-  std::memcpy(host, src.raw_data(), static_cast<std::size_t>(src.numel()) * dtype_size(src.dtype()));
+  std::memcpy(host, src.raw_data(),
+              static_cast<std::size_t>(src.numel()) * dtype_size(src.dtype()));
 }
 
 }  // namespace ortho::cpu

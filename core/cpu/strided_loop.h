@@ -13,7 +13,7 @@ namespace ortho::cpu {
 // dimensions merged wherever every operand allows it, so a contiguous case is one row.
 template <std::size_t N>
 struct StridedLayout {
-  std::vector<std::int64_t> sizes;                    // outer dims, then the inner dim last
+  std::vector<std::int64_t> sizes;                   // outer dims, then the inner dim last
   std::array<std::vector<std::int64_t>, N> strides;  // per operand, same order as sizes
 
   StridedLayout(const Shape& shape, const std::array<const std::vector<std::int64_t>*, N>& in) {
@@ -22,10 +22,12 @@ struct StridedLayout {
       const bool merge = !sizes.empty() && mergeable(in, d, shape[d]);
       if (merge) {
         sizes.back() *= shape[d];
-        for (std::size_t k = 0; k < N; ++k) strides[k].back() = (*in[k])[static_cast<std::size_t>(d)];
+        for (std::size_t k = 0; k < N; ++k)
+          strides[k].back() = (*in[k])[static_cast<std::size_t>(d)];
       } else {
         sizes.push_back(shape[d]);
-        for (std::size_t k = 0; k < N; ++k) strides[k].push_back((*in[k])[static_cast<std::size_t>(d)]);
+        for (std::size_t k = 0; k < N; ++k)
+          strides[k].push_back((*in[k])[static_cast<std::size_t>(d)]);
       }
     }
     if (sizes.empty()) {

@@ -9,8 +9,8 @@ namespace ortho {
 // undefined Tensor.
 Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias,
               const Conv2dParams& params);
-Tensor conv2d_backward_input(const Tensor& grad_out, const Tensor& weight,
-                             const Shape& input_shape, const Conv2dParams& params);
+Tensor conv2d_backward_input(const Tensor& grad_out, const Tensor& weight, const Shape& input_shape,
+                             const Conv2dParams& params);
 Tensor conv2d_backward_weight(const Tensor& grad_out, const Tensor& input,
                               const Shape& weight_shape, const Conv2dParams& params);
 // Output spatial size of a convolution or pooling window; throws when it would be < 1.

@@ -11,8 +11,7 @@ struct MaxPoolResult {
 };
 
 MaxPoolResult max_pool2d(const Tensor& input, const Pool2dParams& params);
-Tensor max_pool2d_backward(const Tensor& grad_out, const Tensor& indices,
-                           const Shape& input_shape);
+Tensor max_pool2d_backward(const Tensor& grad_out, const Tensor& indices, const Shape& input_shape);
 Tensor avg_pool2d(const Tensor& input, const Pool2dParams& params);
 Tensor avg_pool2d_backward(const Tensor& grad_out, const Shape& input_shape,
                            const Pool2dParams& params);
