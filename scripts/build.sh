@@ -6,9 +6,7 @@
 #   ORTHO_WITH_CUDA  AUTO (default), ON or OFF
 # Warnings are errors when CI is set.
 set -euo pipefail
-root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-build_dir=${ORTHO_BUILD_DIR:-build}
-case "$build_dir" in /*) ;; *) build_dir="$root/$build_dir" ;; esac
+source "$(dirname "${BASH_SOURCE[0]}")/build_dir.sh"
 
 with_cuda=${ORTHO_WITH_CUDA:-AUTO}
 [ -z "${ORTHO_SANITIZE:-}" ] || with_cuda=OFF

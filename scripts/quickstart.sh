@@ -3,9 +3,7 @@
 # For now the main job is the CPU backend benchmark; training a ResNet on CIFAR-10 replaces it
 # when ortho-train lands.
 set -euo pipefail
-root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+source "$(dirname "${BASH_SOURCE[0]}")/build_dir.sh"
 bash "$root/scripts/install-deps.sh"
 bash "$root/scripts/build.sh"
-build_dir=${ORTHO_BUILD_DIR:-build}
-case "$build_dir" in /*) ;; *) build_dir="$root/$build_dir" ;; esac
 "$build_dir/apps/ortho-bench" --threads "$(nproc)" "$@"
