@@ -10,6 +10,7 @@
 
 #include "core/allocator.h"
 #include "core/ops/matmul.h"
+#include "core/parallel.h"
 #include "core/tensor.h"
 #include "support/test_support.h"
 
@@ -206,6 +207,22 @@ TEST(Matmul, Errors) {
         bmm(Tensor::ones({2, 2, 3}), Tensor::ones({2, 3, 2}, DType::Float64));
       },
       "bmm");
+}
+
+}  // namespace
+}  // namespace ortho
+
+namespace ortho {
+namespace {
+
+TEST(BlasKernels, NamedAndOnlyOverriddenForTheGenericFallback) {
+  const std::string kernel = blas_kernel_name();
+  EXPECT_FALSE(kernel.empty());
+  const std::string recommended = recommended_blas_coretype();
+  if (kernel != "Prescott" && kernel != "prescott") {
+    EXPECT_TRUE(recommended.empty());
+  }
+  EXPECT_TRUE(recommended.empty() || recommended == "SkylakeX" || recommended == "Haswell");
 }
 
 }  // namespace

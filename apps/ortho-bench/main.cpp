@@ -5,6 +5,8 @@
 //   conv2d        forward + backward (input and weight grads) of every ResNet-20 conv shape
 //                 at batch 128, each timed in turn with sgemm_direct so that ratios hold on a
 //                 machine whose speed drifts; then a conv_vs_gemm summary (acceptance: >= 60%)
+//   --model M     instead of the above, a full training step and an eval forward of a CIFAR
+//                 ResNet (model_bench.h), as scripts/bench_pytorch.py times them in PyTorch
 #include <cblas.h>
 
 #include <algorithm>
@@ -15,9 +17,11 @@
 #include <string>
 #include <vector>
 
+#include "apps/common/blas_kernels.h"
 #include "apps/common/flags.h"
 #include "apps/common/json_lines.h"
 #include "apps/common/progress.h"
+#include "apps/ortho-bench/model_bench.h"
 #include "core/ops/conv.h"
 #include "core/ops/matmul.h"
 #include "core/parallel.h"
@@ -33,6 +37,7 @@ struct Options {
   int threads = 2;
   int repeats = 5;
   std::vector<std::string> benches;
+  std::string model;
 };
 
 bool selected(const Options& opts, const std::string& name) {
@@ -77,7 +82,10 @@ Tensor host_uniform(const Shape& shape, std::uint64_t seed) {
 }
 
 nlohmann::json record(const std::string& bench, const Options& opts) {
-  return {{"bench", bench}, {"device", "cpu"}, {"threads", opts.threads}};
+  return {{"bench", bench},
+          {"device", "cpu"},
+          {"threads", opts.threads},
+          {"blas_kernel", blas_kernel_name()}};
 }
 
 double gemm_flops() {
@@ -231,9 +239,16 @@ int run(int argc, char** argv) {
   app.add_option("--bench", opts.benches, "comma-separated benchmarks (default: all)")
       ->delimiter(',')
       ->check(CLI::IsMember({"sgemm_direct", "matmul", "conv2d"}));
+  app.add_option("--model", opts.model,
+                 "time a training step and eval forward of this CIFAR ResNet (resnet20, "
+                 "resnet32, ..., resnet18) instead of the kernels");
   if (const std::optional<int> status = parse_flags(app, argc, argv)) return *status;
 
   set_num_threads(opts.threads);
+  if (!opts.model.empty()) {
+    bench_model(opts.model, opts.threads, opts.repeats);
+    return 0;
+  }
   const bool gemm = selected(opts, "sgemm_direct"), mm = selected(opts, "matmul"),
              conv = selected(opts, "conv2d");
   const auto conv_steps = static_cast<std::int64_t>(resnet20_convs().size());
@@ -250,5 +265,6 @@ int run(int argc, char** argv) {
 }  // namespace ortho::apps
 
 int main(int argc, char** argv) {
+  ortho::apps::restart_with_fast_blas_kernels(argv);
   return ortho::apps::run_app("ortho-bench", [&] { return ortho::apps::run(argc, argv); });
 }
