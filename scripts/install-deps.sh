@@ -10,6 +10,7 @@ packages=(
   nlohmann-json3-dev                     # safetensors headers and JSON-lines output
   libcli11-dev                           # command-line flags of the apps, with --help
   clang-format
+  curl ca-certificates                   # scripts/download_cifar10.sh
 )
 
 sudo_cmd=()

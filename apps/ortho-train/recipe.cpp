@@ -1,0 +1,119 @@
+// The fixed CIFAR-10 training recipe of ortho-train: model, optimizer, schedule and data.
+#include "apps/ortho-train/recipe.h"
+
+#include <cmath>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <stdexcept>
+
+#include "layers/models/resnet_cifar.h"
+#include "optim/adam.h"
+#include "optim/sgd.h"
+
+namespace ortho::apps {
+namespace {
+
+// The base lr at every step.
+class ConstantLR final : public optim::Schedule {
+ public:
+  double lr(double base_lr, std::int64_t /*t*/) const override { return base_lr; }
+};
+
+std::shared_ptr<const optim::Schedule> main_schedule(const TrainOptions& o,
+                                                     std::int64_t iterations_per_epoch,
+                                                     std::int64_t steps) {
+  if (o.schedule == "cosine") return std::make_shared<optim::CosineAnnealing>(steps);
+  if (o.schedule == "step") {
+    return std::make_shared<optim::StepLR>((o.epochs + 2) / 3 * iterations_per_epoch, 0.1);
+  }
+  return std::make_shared<ConstantLR>();
+}
+
+}  // namespace
+
+std::shared_ptr<nn::Module> make_model(const std::string& name, Generator& gen) {
+  static const std::map<std::string, std::function<std::shared_ptr<nn::Module>(Generator&)>>
+      factories = {
+          {"resnet20", [](Generator& g) { return nn::resnet20(10, &g); }},
+          {"resnet32", [](Generator& g) { return nn::resnet32(10, &g); }},
+          {"resnet44", [](Generator& g) { return nn::resnet44(10, &g); }},
+          {"resnet56", [](Generator& g) { return nn::resnet56(10, &g); }},
+          {"resnet110", [](Generator& g) { return nn::resnet110(10, &g); }},
+          {"resnet1202", [](Generator& g) { return nn::resnet1202(10, &g); }},
+          {"resnet18", [](Generator& g) { return nn::resnet18_cifar(10, &g); }},
+      };
+  const auto it = factories.find(name);
+  if (it == factories.end()) throw std::invalid_argument("unknown --model '" + name + "'");
+  return it->second(gen);
+}
+
+std::unique_ptr<optim::Optimizer> make_optimizer(const TrainOptions& o,
+                                                 const std::vector<nn::Parameter>& params) {
+  if (o.optimizer == "sgd") {
+    optim::SGDOptions sgd;
+    sgd.lr = o.lr;
+    sgd.momentum = o.momentum;
+    sgd.weight_decay = o.weight_decay;
+    return std::make_unique<optim::SGD>(params, sgd);
+  }
+  if (o.optimizer == "adam") {
+    optim::AdamOptions adam;
+    adam.lr = o.lr;
+    adam.weight_decay = o.weight_decay;
+    return std::make_unique<optim::Adam>(params, adam);
+  }
+  if (o.optimizer == "adamw") {
+    optim::AdamWOptions adamw;
+    adamw.lr = o.lr;
+    adamw.weight_decay = o.weight_decay;
+    return std::make_unique<optim::AdamW>(params, adamw);
+  }
+  throw std::invalid_argument("unknown --optimizer '" + o.optimizer + "'");
+}
+
+std::shared_ptr<const optim::Schedule> make_schedule(const TrainOptions& o,
+                                                     std::int64_t iterations_per_epoch) {
+  const std::int64_t total = o.epochs * iterations_per_epoch;
+  if (o.schedule == "onecycle") return std::make_shared<optim::OneCycle>(total);
+  const auto warmup = static_cast<std::int64_t>(
+      std::llround(o.warmup_epochs * static_cast<double>(iterations_per_epoch)));
+  std::shared_ptr<const optim::Schedule> after =
+      main_schedule(o, iterations_per_epoch, total - warmup);
+  if (warmup == 0) return after;
+  return std::make_shared<optim::LinearWarmup>(warmup, after);
+}
+
+void check_cifar10_present(const std::string& dir) {
+  for (const auto split : {data::Cifar10::Split::Train, data::Cifar10::Split::Test}) {
+    for (const std::string& file : data::Cifar10::file_names(split)) {
+      if (std::filesystem::is_regular_file(std::filesystem::path(dir) / file)) continue;
+      throw std::invalid_argument("no CIFAR-10 data in " + dir + " (" + file +
+                                  " not found); run `bash scripts/download_cifar10.sh` or set "
+                                  "ORTHO_CIFAR10_DIR (or pass --data DIR)");
+    }
+  }
+}
+
+data::DataLoader make_train_loader(std::shared_ptr<const data::Cifar10> train,
+                                   const TrainOptions& o) {
+  data::DataLoaderOptions options;
+  options.batch_size = o.batch_size;
+  options.shuffle = true;
+  options.drop_last = false;
+  options.seed = o.seed;
+  options.num_workers = o.workers;
+  options.subset = o.subset;
+  return data::DataLoader(std::move(train), options, data::cifar10_train_transform());
+}
+
+data::DataLoader make_test_loader(std::shared_ptr<const data::Cifar10> test,
+                                  const TrainOptions& o) {
+  data::DataLoaderOptions options;
+  options.batch_size = kEvalBatchSize;
+  options.shuffle = false;
+  options.num_workers = o.workers;
+  return data::DataLoader(std::move(test), options, data::cifar10_test_transform());
+}
+
+}  // namespace ortho::apps

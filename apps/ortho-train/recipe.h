@@ -1,0 +1,43 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "apps/ortho-train/train_options.h"
+#include "core/random.h"
+#include "data/cifar10.h"
+#include "data/dataloader.h"
+#include "layers/module.h"
+#include "optim/optimizer.h"
+#include "optim/scheduler.h"
+
+namespace ortho::apps {
+
+// The network --model names, initialized from `gen`.
+std::shared_ptr<nn::Module> make_model(const std::string& name, Generator& gen);
+
+// SGD (momentum, no Nesterov), Adam or AdamW over all parameters with --weight-decay.
+std::unique_ptr<optim::Optimizer> make_optimizer(const TrainOptions& options,
+                                                 const std::vector<nn::Parameter>& params);
+
+// The --schedule over epochs * iterations_per_epoch steps, after --warmup-epochs of linear
+// warm-up.
+std::shared_ptr<const optim::Schedule> make_schedule(const TrainOptions& options,
+                                                     std::int64_t iterations_per_epoch);
+
+// Throws std::invalid_argument naming `dir` and the download script unless every CIFAR-10
+// file is there.
+void check_cifar10_present(const std::string& dir);
+
+// Training batches: seeded shuffle every epoch, 4-pixel zero-padded random crop, horizontal
+// flip, normalization; the last partial batch is kept.
+data::DataLoader make_train_loader(std::shared_ptr<const data::Cifar10> train,
+                                   const TrainOptions& options);
+// Test batches of 500 in file order, normalization only.
+data::DataLoader make_test_loader(std::shared_ptr<const data::Cifar10> test,
+                                  const TrainOptions& options);
+
+inline constexpr std::int64_t kEvalBatchSize = 500;
+
+}  // namespace ortho::apps

@@ -1,0 +1,126 @@
+// Flags of ortho-train and the checks that keep a resumed run on its original trajectory.
+#include "apps/ortho-train/train_options.h"
+
+#include <cstdlib>
+#include <stdexcept>
+
+#include "apps/common/flags.h"
+
+namespace ortho::apps {
+
+const std::vector<std::string>& model_names() {
+  static const std::vector<std::string> names = {"resnet20",  "resnet32",   "resnet44", "resnet56",
+                                                 "resnet110", "resnet1202", "resnet18"};
+  return names;
+}
+
+namespace {
+
+void add_recipe_flags(CLI::App& app, TrainOptions& o) {
+  app.add_option("--epochs", o.epochs, "training epochs")
+      ->check(CLI::Range(std::int64_t{1}, std::int64_t{100000}))
+      ->capture_default_str();
+  app.add_option("--batch-size", o.batch_size,
+                 "training batch size (the last partial batch is kept)")
+      ->check(CLI::Range(std::int64_t{1}, std::int64_t{1} << 20))
+      ->capture_default_str();
+  app.add_option("--lr", o.lr, "base (peak) learning rate")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--momentum", o.momentum, "SGD momentum (no Nesterov)")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  app.add_option("--schedule", o.schedule,
+                 "learning-rate schedule, stepped per iteration: cosine (to 0 over all "
+                 "iterations), onecycle, step (x0.1 every ceil(epochs/3) epochs), constant")
+      ->check(CLI::IsMember({"cosine", "onecycle", "step", "constant"}))
+      ->capture_default_str();
+  app.add_option("--warmup-epochs", o.warmup_epochs,
+                 "linear warm-up before the schedule (not with onecycle, which has its own)")
+      ->check(CLI::Range(0.0, 100000.0))
+      ->capture_default_str();
+  app.add_option("--optimizer", o.optimizer, "sgd, adam or adamw")
+      ->check(CLI::IsMember({"sgd", "adam", "adamw"}))
+      ->capture_default_str();
+  app.add_option("--weight-decay", o.weight_decay, "weight decay on all parameters")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  app.add_option("--label-smoothing", o.label_smoothing, "label smoothing of the cross-entropy")
+      ->check(CLI::Range(0.0, 0.999))
+      ->capture_default_str();
+}
+
+void add_run_flags(CLI::App& app, TrainOptions& o) {
+  app.add_option("--model", o.model, "network")
+      ->check(CLI::IsMember(model_names()))
+      ->capture_default_str();
+  app.add_option("--data", o.data_dir,
+                 "CIFAR-10 binary directory (default: $ORTHO_CIFAR10_DIR, else "
+                 "data/cifar-10-batches-bin)");
+  app.add_option("--seed", o.seed, "seed of the initialization, shuffles and augmentation")
+      ->capture_default_str();
+  add_threads_flag(app, o.threads);
+  app.add_option("--device", o.device, "cpu (cuda is not built/available yet)")
+      ->capture_default_str();
+  app.add_option("--subset", o.subset, "train on the first N training images only (0: all)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_option("--out", o.out_dir, "output directory (default: out/<model>-seed<seed>)");
+  app.add_flag("--resume", o.resume, "continue from <out>/checkpoint.safetensors");
+  app.add_option("--workers", o.workers, "data-loader threads (0: load in the training thread)")
+      ->check(CLI::Range(0, 64))
+      ->capture_default_str();
+}
+
+}  // namespace
+
+void add_train_flags(CLI::App& app, TrainOptions& options) {
+  add_run_flags(app, options);
+  add_recipe_flags(app, options);
+}
+
+void finish_options(TrainOptions& options) {
+  if (options.data_dir.empty()) {
+    const char* env = std::getenv("ORTHO_CIFAR10_DIR");
+    options.data_dir = env != nullptr && *env != '\0' ? env : "data/cifar-10-batches-bin";
+  }
+  if (options.out_dir.empty()) {
+    options.out_dir = "out/" + options.model + "-seed" + std::to_string(options.seed);
+  }
+  if (options.schedule == "onecycle" && options.warmup_epochs > 0) {
+    throw std::invalid_argument(
+        "--warmup-epochs does not apply to --schedule onecycle (it warms up by itself)");
+  }
+  if (options.warmup_epochs >= static_cast<double>(options.epochs)) {
+    throw std::invalid_argument("--warmup-epochs must be below --epochs");
+  }
+}
+
+nlohmann::json trajectory_config(const TrainOptions& o, std::int64_t train_samples) {
+  return {{"model", o.model},
+          {"epochs", o.epochs},
+          {"batch_size", o.batch_size},
+          {"lr", o.lr},
+          {"momentum", o.momentum},
+          {"schedule", o.schedule},
+          {"warmup_epochs", o.warmup_epochs},
+          {"optimizer", o.optimizer},
+          {"weight_decay", o.weight_decay},
+          {"label_smoothing", o.label_smoothing},
+          {"seed", o.seed},
+          {"subset", o.subset},
+          {"train_samples", train_samples}};
+}
+
+void check_same_trajectory(const nlohmann::json& saved, const nlohmann::json& current,
+                           const std::string& checkpoint_path) {
+  for (const auto& [key, value] : current.items()) {
+    if (saved.contains(key) && saved.at(key) == value) continue;
+    const std::string was = saved.contains(key) ? saved.at(key).dump() : "nothing";
+    throw std::invalid_argument("--resume: " + checkpoint_path + " was made with " + key + " = " +
+                                was + ", this run has " + value.dump() +
+                                " (resume with the same flags)");
+  }
+}
+
+}  // namespace ortho::apps
