@@ -152,6 +152,11 @@ std::vector<ConvCase> conv_cases() {
        false},
       {"phases stride 3 kernel 5", {2, 16, 13, 6}, {3, 16, 5, 3}, make_params(3, 1, 2, 1), true},
       {"column blocks stride 2", {3, 64, 9, 40}, {2, 64, 3, 3}, make_params(2, 2, 1, 1), false},
+      // Wide output planes: row unfolding, phases and row blocks at ResNet-like sizes.
+      {"wide plane row unfold", {2, 16, 32, 33}, {4, 16, 3, 3}, make_params(1, 1, 1, 1), true},
+      {"wide plane stride 2", {2, 16, 64, 66}, {3, 16, 3, 3}, make_params(2, 2, 1, 1), false},
+      {"wide plane column blocks", {2, 64, 34, 32}, {2, 64, 3, 3}, make_params(1, 1, 1, 1), true},
+      {"wide plane 1x1 stride 2", {2, 3, 64, 64}, {2, 3, 1, 1}, make_params(2, 2, 0, 0), false},
   };
 }
 
