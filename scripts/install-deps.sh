@@ -13,18 +13,10 @@ packages=(
   curl ca-certificates                   # scripts/download_cifar10.sh
 )
 
+bash "$(dirname "${BASH_SOURCE[0]}")/apt_install.sh" install-deps "${packages[@]}"
+
 sudo_cmd=()
 [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
-
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "install-deps: installing ${missing[*]}" >&2
-  "${sudo_cmd[@]}" apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
 
 # Where the pthread OpenBLAS is also installed Debian prefers it; select the OpenMP build so
 # OpenBLAS and ortho's own OpenMP loops use one thread pool instead of fighting for cores.
