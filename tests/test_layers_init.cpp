@@ -18,15 +18,6 @@ namespace {
 
 using testing::expect_close;
 
-double sample_std(const Tensor& t) {
-  const std::vector<double> v = t.to_vector<double>();
-  double mean = 0.0, squares = 0.0;
-  for (const double x : v) mean += x;
-  mean /= static_cast<double>(v.size());
-  for (const double x : v) squares += (x - mean) * (x - mean);
-  return std::sqrt(squares / static_cast<double>(v.size()));
-}
-
 double max_abs(const Tensor& t) {
   double out = 0.0;
   for (const double x : t.to_vector<double>()) out = std::max(out, std::abs(x));
@@ -48,11 +39,11 @@ TEST(Init, KaimingHasStdGainOverSqrtFan) {
   Generator gen(1);
   Tensor w = Tensor::empty({64, 32, 3, 3});
   nn::init::kaiming_normal_(w, 0.0, nn::init::FanMode::FanOut, nn::init::Nonlinearity::ReLU, &gen);
-  EXPECT_NEAR(sample_std(w) / std::sqrt(2.0 / (64 * 9)), 1.0, 0.03);
+  EXPECT_NEAR(testing::population_std(w) / std::sqrt(2.0 / (64 * 9)), 1.0, 0.03);
   nn::init::kaiming_uniform_(w, 0.0, nn::init::FanMode::FanIn, nn::init::Nonlinearity::ReLU, &gen);
   const double bound = std::sqrt(3.0) * std::sqrt(2.0 / (32 * 9));
   EXPECT_LE(max_abs(w), bound);
-  EXPECT_NEAR(sample_std(w) / std::sqrt(2.0 / (32 * 9)), 1.0, 0.03);
+  EXPECT_NEAR(testing::population_std(w) / std::sqrt(2.0 / (32 * 9)), 1.0, 0.03);
 }
 
 TEST(Init, XavierHasStdGainTimesSqrtTwoOverFanSum) {
@@ -60,10 +51,10 @@ TEST(Init, XavierHasStdGainTimesSqrtTwoOverFanSum) {
   Tensor w = Tensor::empty({200, 100});
   const double expected = 2.0 * std::sqrt(2.0 / 300.0);
   nn::init::xavier_normal_(w, 2.0, &gen);
-  EXPECT_NEAR(sample_std(w) / expected, 1.0, 0.03);
+  EXPECT_NEAR(testing::population_std(w) / expected, 1.0, 0.03);
   nn::init::xavier_uniform_(w, 2.0, &gen);
   EXPECT_LE(max_abs(w), std::sqrt(3.0) * expected);
-  EXPECT_NEAR(sample_std(w) / expected, 1.0, 0.03);
+  EXPECT_NEAR(testing::population_std(w) / expected, 1.0, 0.03);
 }
 
 TEST(Init, OrthogonalGivesOrthonormalRowsOrColumnsTimesGain) {

@@ -40,15 +40,6 @@ bool has_name(const std::vector<std::string>& names, const std::string& name) {
   return false;
 }
 
-double sample_std(const Tensor& t) {
-  const std::vector<double> v = t.to_vector<double>();
-  double mean = 0.0, squares = 0.0;
-  for (const double x : v) mean += x;
-  mean /= static_cast<double>(v.size());
-  for (const double x : v) squares += (x - mean) * (x - mean);
-  return std::sqrt(squares / static_cast<double>(v.size()));
-}
-
 TEST(ResNetCifar, ResNet20HasTheOptionBParameterCountAndTenLogits) {
   Generator gen(1);
   const auto net = nn::resnet20(10, &gen);
@@ -121,8 +112,11 @@ TEST(ResNetCifar, ConvolutionsUseKaimingNormalFanOut) {
   const auto net = nn::resnet20(10, &gen);
   const TensorMap state = net->state_dict();
   // std = sqrt(2 / fan_out), fan_out = 64 * 3 * 3; 36,864 samples.
-  EXPECT_NEAR(sample_std(state.at("layer3.1.conv1.weight")) / std::sqrt(2.0 / 576.0), 1.0, 0.03);
-  EXPECT_NEAR(sample_std(state.at("layer2.0.shortcut.0.weight")) / std::sqrt(2.0 / 32.0), 1.0, 0.1);
+  EXPECT_NEAR(testing::population_std(state.at("layer3.1.conv1.weight")) / std::sqrt(2.0 / 576.0),
+              1.0, 0.03);
+  EXPECT_NEAR(
+      testing::population_std(state.at("layer2.0.shortcut.0.weight")) / std::sqrt(2.0 / 32.0), 1.0,
+      0.1);
   testing::expect_close(state.at("layer1.0.bn1.weight"), Tensor::ones({16}), 0.0, 0.0);
   testing::expect_close(state.at("layer1.0.bn1.bias"), Tensor::zeros({16}), 0.0, 0.0);
 }

@@ -171,29 +171,25 @@ TEST(OptimAdam, PerGroupOptions) {
   EXPECT_NEAR(bias.value().to_vector<double>()[0], 1.0 - 0.01 / (1.0 + 1e-8), 1e-15);
 }
 
-void expect_invalid(const std::function<void()>& fn, const std::string& needle) {
-  try {
-    fn();
-    ADD_FAILURE() << "expected std::invalid_argument containing '" << needle << "'";
-  } catch (const std::invalid_argument& e) {
-    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
-  }
-}
-
 TEST(OptimAdam, RejectsInvalidOptions) {
   nn::Parameter p(Tensor::zeros({2}));
-  expect_invalid([&] { Adam({p}, {.lr = -1e-3}); }, "Adam: invalid learning rate");
-  expect_invalid([&] { AdamW({p}, {.lr = -1e-3}); }, "AdamW: invalid learning rate");
-  expect_invalid([&] { Adam({p}, {.beta1 = 1.0}); }, "Adam: invalid beta1");
-  expect_invalid([&] { AdamW({p}, {.beta2 = -0.1}); }, "AdamW: invalid beta2");
-  expect_invalid([&] { Adam({p}, {.eps = -1.0}); }, "Adam: invalid eps");
-  expect_invalid([&] { AdamW({p}, {.weight_decay = -0.1}); }, "AdamW: invalid weight_decay");
-  expect_invalid([&] { Adam({}, {}); }, "Adam: a parameter group needs");
+  testing::expect_invalid_argument([&] { Adam({p}, {.lr = -1e-3}); },
+                                   "Adam: invalid learning rate");
+  testing::expect_invalid_argument([&] { AdamW({p}, {.lr = -1e-3}); },
+                                   "AdamW: invalid learning rate");
+  testing::expect_invalid_argument([&] { Adam({p}, {.beta1 = 1.0}); }, "Adam: invalid beta1");
+  testing::expect_invalid_argument([&] { AdamW({p}, {.beta2 = -0.1}); }, "AdamW: invalid beta2");
+  testing::expect_invalid_argument([&] { Adam({p}, {.eps = -1.0}); }, "Adam: invalid eps");
+  testing::expect_invalid_argument([&] { AdamW({p}, {.weight_decay = -0.1}); },
+                                   "AdamW: invalid weight_decay");
+  testing::expect_invalid_argument([&] { Adam({}, {}); }, "Adam: a parameter group needs");
   Adam adam({p});
-  expect_invalid([&] { adam.set_option(0, "beta1", 2.0); }, "Adam: invalid beta1");
-  expect_invalid([&] { adam.set_option(0, "momentum", 0.9); }, "Adam: unknown option");
-  expect_invalid([&] { adam.set_option(0, "decoupled_weight_decay", 1.0); },
-                 "Adam: option 'decoupled_weight_decay' must be 0");
+  testing::expect_invalid_argument([&] { adam.set_option(0, "beta1", 2.0); },
+                                   "Adam: invalid beta1");
+  testing::expect_invalid_argument([&] { adam.set_option(0, "momentum", 0.9); },
+                                   "Adam: unknown option");
+  testing::expect_invalid_argument([&] { adam.set_option(0, "decoupled_weight_decay", 1.0); },
+                                   "Adam: option 'decoupled_weight_decay' must be 0");
   EXPECT_EQ(adam.option(0, "beta1"), 0.9);
 }
 

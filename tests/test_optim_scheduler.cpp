@@ -12,6 +12,7 @@
 #include "optim/adam.h"
 #include "optim/scheduler.h"
 #include "optim/sgd.h"
+#include "support/test_support.h"
 
 namespace ortho {
 namespace {
@@ -179,48 +180,47 @@ TEST(OptimScheduler, StateRoundTripResumesExactly) {
   for (int t = 6; t < 12; ++t) EXPECT_EQ(tail[t - 6], expected[t]) << "step " << t;
 }
 
-void expect_invalid(const std::function<void()>& fn, const std::string& needle) {
-  try {
-    fn();
-    ADD_FAILURE() << "expected std::invalid_argument containing '" << needle << "'";
-  } catch (const std::invalid_argument& e) {
-    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
-  }
-}
-
 TEST(OptimScheduler, LoadRejectsMismatchedState) {
   SGD sgd({parameter()}, {.lr = 0.1});
   LRScheduler scheduler(sgd, std::make_shared<StepLR>(2));
   scheduler.step();
   TensorMap dict = scheduler.state_dict();
   dict["base_lrs.1"] = Tensor::from_vector<double>({0.1}, Shape{});
-  expect_invalid([&] { scheduler.load_state_dict(dict); },
-                 "LRScheduler: load_state_dict: unexpected key 'base_lrs.1'");
+  testing::expect_invalid_argument([&] { scheduler.load_state_dict(dict); },
+                                   "LRScheduler: load_state_dict: unexpected key 'base_lrs.1'");
   dict.erase("base_lrs.1");
   dict.erase("base_lrs.0");
-  expect_invalid([&] { scheduler.load_state_dict(dict); },
-                 "LRScheduler: load_state_dict: missing key 'base_lrs.0'");
+  testing::expect_invalid_argument([&] { scheduler.load_state_dict(dict); },
+                                   "LRScheduler: load_state_dict: missing key 'base_lrs.0'");
   dict = scheduler.state_dict();
   dict["last_step"] = Tensor::from_vector<std::int64_t>({-1}, Shape{});
-  expect_invalid([&] { scheduler.load_state_dict(dict); }, "'last_step' is negative");
+  testing::expect_invalid_argument([&] { scheduler.load_state_dict(dict); },
+                                   "'last_step' is negative");
   EXPECT_EQ(scheduler.last_step(), 1);
   EXPECT_EQ(scheduler.lr(), 0.1);
 }
 
 TEST(OptimScheduler, RejectsInvalidSchedules) {
-  expect_invalid([] { StepLR(0); }, "StepLR: step_size must be positive");
-  expect_invalid([] { StepLR(2, 0.0); }, "StepLR: gamma must be positive");
-  expect_invalid([] { CosineAnnealing(0); }, "CosineAnnealing: T_max must be positive");
-  expect_invalid([] { CosineAnnealing(5, -1.0); }, "CosineAnnealing: eta_min");
-  expect_invalid([] { LinearWarmup(0); }, "LinearWarmup: warmup_steps must be positive");
-  expect_invalid([] { LinearWarmup(3, nullptr, 0.0); }, "LinearWarmup: start_factor");
-  expect_invalid([] { OneCycle(0); }, "OneCycle: total_steps must be positive");
-  expect_invalid([] { OneCycle(10, {.pct_start = 1.0}); }, "OneCycle: pct_start");
-  expect_invalid([] { OneCycle(3, {.pct_start = 0.3}); }, "empty warm-up or annealing phase");
-  expect_invalid([] { OneCycle(10, {.div_factor = 0.0}); }, "OneCycle: div_factor");
-  expect_invalid([] { OneCycle(10, {.base_momentum = 0.99}); }, "exceeds max_momentum");
+  testing::expect_invalid_argument([] { StepLR(0); }, "StepLR: step_size must be positive");
+  testing::expect_invalid_argument([] { StepLR(2, 0.0); }, "StepLR: gamma must be positive");
+  testing::expect_invalid_argument([] { CosineAnnealing(0); },
+                                   "CosineAnnealing: T_max must be positive");
+  testing::expect_invalid_argument([] { CosineAnnealing(5, -1.0); }, "CosineAnnealing: eta_min");
+  testing::expect_invalid_argument([] { LinearWarmup(0); },
+                                   "LinearWarmup: warmup_steps must be positive");
+  testing::expect_invalid_argument([] { LinearWarmup(3, nullptr, 0.0); },
+                                   "LinearWarmup: start_factor");
+  testing::expect_invalid_argument([] { OneCycle(0); }, "OneCycle: total_steps must be positive");
+  testing::expect_invalid_argument([] { OneCycle(10, {.pct_start = 1.0}); }, "OneCycle: pct_start");
+  testing::expect_invalid_argument([] { OneCycle(3, {.pct_start = 0.3}); },
+                                   "empty warm-up or annealing phase");
+  testing::expect_invalid_argument([] { OneCycle(10, {.div_factor = 0.0}); },
+                                   "OneCycle: div_factor");
+  testing::expect_invalid_argument([] { OneCycle(10, {.base_momentum = 0.99}); },
+                                   "exceeds max_momentum");
   SGD sgd({parameter()}, {.lr = 0.1});
-  expect_invalid([&] { LRScheduler(sgd, nullptr); }, "LRScheduler: schedule is null");
+  testing::expect_invalid_argument([&] { LRScheduler(sgd, nullptr); },
+                                   "LRScheduler: schedule is null");
 }
 
 }  // namespace

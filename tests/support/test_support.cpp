@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <random>
+#include <stdexcept>
 
 namespace ortho::testing {
 
@@ -30,6 +31,24 @@ Tensor random_tensor(const Shape& shape, std::uint64_t seed, DType dtype) {
   std::vector<double> values(static_cast<std::size_t>(shape.numel()));
   for (double& v : values) v = dist(rng);
   return Tensor::from_vector(values, shape).to(dtype);
+}
+
+void expect_invalid_argument(const std::function<void()>& fn, const std::string& needle) {
+  try {
+    fn();
+    ADD_FAILURE() << "expected std::invalid_argument containing '" << needle << "'";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+  }
+}
+
+double population_std(const Tensor& t) {
+  const std::vector<double> v = t.to_vector<double>();
+  double mean = 0.0, squares = 0.0;
+  for (const double x : v) mean += x;
+  mean /= static_cast<double>(v.size());
+  for (const double x : v) squares += (x - mean) * (x - mean);
+  return std::sqrt(squares / static_cast<double>(v.size()));
 }
 
 }  // namespace ortho::testing

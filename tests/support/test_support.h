@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <functional>
+#include <string>
 #include <vector>
 
 #include "core/tensor.h"
@@ -18,5 +20,11 @@ void expect_close(const Tensor& actual, const Tensor& expected, double atol = 1e
 
 // A float64 (or other dtype) tensor of values in [-1, 1) from a fixed seed.
 Tensor random_tensor(const Shape& shape, std::uint64_t seed, DType dtype = DType::Float64);
+
+// Expects fn() to throw std::invalid_argument whose message contains `needle`.
+void expect_invalid_argument(const std::function<void()>& fn, const std::string& needle);
+
+// Standard deviation over all elements (dividing by the count), e.g. to check an init's spread.
+double population_std(const Tensor& t);
 
 }  // namespace ortho::testing
