@@ -30,7 +30,7 @@ from torch import nn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.dont_write_bytecode = True  # keep scripts/ free of __pycache__
-from train_pytorch import MODELS, build_model  # noqa: E402
+from train_pytorch import MODELS, build_model, emit  # noqa: E402
 
 BATCH = 128
 CLASSES = 10
@@ -114,10 +114,6 @@ def ratio_line(args, torch_lines, ortho_lines):
             ratio[f"{name}_{key}"] = (value_of(ortho_lines, bench, field) /
                                       value_of(torch_lines, bench, field))
     return {"bench": f"{args.model}_ratio", "device": "cpu", "threads": args.threads, **ratio}
-
-
-def emit(record):
-    print(json.dumps(record), flush=True)
 
 
 def parse_args(argv):

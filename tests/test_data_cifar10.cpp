@@ -15,29 +15,13 @@
 
 #include "data/cifar10.h"
 #include "data/dataloader.h"
+#include "support/test_support.h"
 
 namespace ortho::data {
 namespace {
 
 namespace fs = std::filesystem;
 constexpr std::int64_t kRecord = Cifar10::kRecordBytes;
-
-// A fresh directory under the system temp folder, removed with its contents at scope exit.
-class TempDir {
- public:
-  TempDir() {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    path_ = fs::temp_directory_path() /
-            ("ortho_cifar10_" + std::string(info->name()) + "_" + std::to_string(::getpid()));
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
 
 // The pixel byte `i` of global record `r` in the generated files.
 std::uint8_t pixel_byte(std::int64_t r, std::int64_t i) {
@@ -76,7 +60,7 @@ std::string message_of(const fs::path& root, Cifar10::Split split) {
 }
 
 TEST(Cifar10, LoadsAllTrainFilesInOrder) {
-  TempDir dir;
+  ortho::testing::TempDir dir("ortho_cifar10");
   write_train_set(dir.path());
   const Cifar10 data(dir.path(), Cifar10::Split::Train);
   ASSERT_EQ(data.size(), 8);
@@ -102,7 +86,7 @@ TEST(Cifar10, LoadsAllTrainFilesInOrder) {
 }
 
 TEST(Cifar10, TestSplitReadsTestBatch) {
-  TempDir dir;
+  ortho::testing::TempDir dir("ortho_cifar10");
   write_records(dir.path() / "test_batch.bin", {7, 8, 0}, 100);
   const Cifar10 data(dir.path(), Cifar10::Split::Test);
   EXPECT_EQ(data.labels(), (std::vector<std::int64_t>{7, 8, 0}));
@@ -110,7 +94,7 @@ TEST(Cifar10, TestSplitReadsTestBatch) {
 }
 
 TEST(Cifar10, TruncatedFileNamesFileSizeAndOffset) {
-  TempDir dir;
+  ortho::testing::TempDir dir("ortho_cifar10");
   write_train_set(dir.path());
   const fs::path bad = dir.path() / "data_batch_5.bin";
   fs::resize_file(bad, 2 * kRecord + 100);
@@ -122,7 +106,7 @@ TEST(Cifar10, TruncatedFileNamesFileSizeAndOffset) {
 }
 
 TEST(Cifar10, BadLabelNamesFileRecordAndOffset) {
-  TempDir dir;
+  ortho::testing::TempDir dir("ortho_cifar10");
   write_records(dir.path() / "test_batch.bin", {3, 10, 1}, 0);
   const std::string msg = message_of(dir.path(), Cifar10::Split::Test);
   EXPECT_NE(msg.find("test_batch.bin"), std::string::npos) << msg;
@@ -131,7 +115,7 @@ TEST(Cifar10, BadLabelNamesFileRecordAndOffset) {
 }
 
 TEST(Cifar10, MissingFileNamesFileAndDownloadScript) {
-  TempDir dir;
+  ortho::testing::TempDir dir("ortho_cifar10");
   write_train_set(dir.path());
   fs::remove(dir.path() / "data_batch_4.bin");
   const std::string msg = message_of(dir.path(), Cifar10::Split::Train);
@@ -142,7 +126,7 @@ TEST(Cifar10, MissingFileNamesFileAndDownloadScript) {
 }
 
 TEST(Cifar10, TestTransformNormalizesPerChannel) {
-  TempDir dir;
+  ortho::testing::TempDir dir("ortho_cifar10");
   write_records(dir.path() / "test_batch.bin", {1}, 3);
   const Cifar10 data(dir.path(), Cifar10::Split::Test);
   Generator gen(0);

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "data/image_folder.h"
+#include "support/test_support.h"
 
 // stb_image_write's implementation comes from Debian's libstb, which ortho links.
 
@@ -16,22 +17,6 @@ namespace ortho::data {
 namespace {
 
 namespace fs = std::filesystem;
-
-class TempDir {
- public:
-  TempDir() {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    path_ = fs::temp_directory_path() /
-            ("ortho_imgfolder_" + std::string(info->name()) + "_" + std::to_string(::getpid()));
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
 
 constexpr int kWidth = 3;
 constexpr int kHeight = 2;
@@ -82,7 +67,7 @@ std::string error_of(const fs::path& root) {
 }
 
 TEST(ImageFolder, LoadsSortedClassesAndPixels) {
-  TempDir dir;
+  ortho::testing::TempDir dir("ortho_imgfolder");
   write_png(dir.path() / "dog" / "b.png", 2);
   write_png(dir.path() / "cat" / "z.PNG", 1);
   write_bmp(dir.path() / "cat" / "a.bmp", 0);
@@ -104,7 +89,7 @@ TEST(ImageFolder, LoadsSortedClassesAndPixels) {
 }
 
 TEST(ImageFolder, GreyscaleLoad) {
-  TempDir dir;
+  ortho::testing::TempDir dir("ortho_imgfolder");
   write_png(dir.path() / "only" / "a.png", 3);
   const ImageFolder grey(dir.path(), 1);
   EXPECT_EQ(grey.image_spec(), (ImageSpec{1, kHeight, kWidth}));
@@ -122,7 +107,7 @@ TEST(ImageFolder, GreyscaleLoad) {
 }
 
 TEST(ImageFolder, CorruptImageNamesFile) {
-  TempDir dir;
+  ortho::testing::TempDir dir("ortho_imgfolder");
   write_png(dir.path() / "cat" / "good.png", 0);
   std::ofstream(dir.path() / "cat" / "broken.png", std::ios::binary) << "definitely not a png";
   const std::string msg = error_of(dir.path());
@@ -130,7 +115,7 @@ TEST(ImageFolder, CorruptImageNamesFile) {
 }
 
 TEST(ImageFolder, TruncatedImageFailsOnDecodeNamingFile) {
-  TempDir dir;
+  ortho::testing::TempDir dir("ortho_imgfolder");
   write_png(dir.path() / "cat" / "a.png", 0);
   const fs::path cut = dir.path() / "cat" / "b.png";
   write_png(cut, 1);
@@ -146,7 +131,7 @@ TEST(ImageFolder, TruncatedImageFailsOnDecodeNamingFile) {
 }
 
 TEST(ImageFolder, MixedSizesNameBothFiles) {
-  TempDir dir;
+  ortho::testing::TempDir dir("ortho_imgfolder");
   write_png(dir.path() / "a" / "small.png", 0);
   write_png(dir.path() / "b" / "large.png", 0, 5, 4);
   const std::string msg = error_of(dir.path());
@@ -156,7 +141,7 @@ TEST(ImageFolder, MixedSizesNameBothFiles) {
 }
 
 TEST(ImageFolder, MissingOrEmptyRoot) {
-  TempDir dir;
+  ortho::testing::TempDir dir("ortho_imgfolder");
   EXPECT_NE(error_of(dir.path() / "absent").find("absent"), std::string::npos);
   fs::create_directories(dir.path() / "cls");
   EXPECT_NE(error_of(dir.path()).find("no .png"), std::string::npos);

@@ -209,17 +209,9 @@ TEST(Module, StateDictSharesTheLiveTensors) {
 
 class ModuleFiles : public ::testing::Test {
  protected:
-  void SetUp() override {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    dir_ = fs::temp_directory_path() /
-           ("ortho_layers_" + std::to_string(::getpid()) + "_" + info->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  std::string path(const std::string& name) const { return (dir_ / name).string(); }
+  std::string path(const std::string& name) const { return dir_.file(name); }
 
-  fs::path dir_;
+  testing::TempDir dir_{"ortho_layers"};
 };
 
 TEST_F(ModuleFiles, SaveAndLoadRoundTripGivesIdenticalOutputs) {

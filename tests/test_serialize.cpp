@@ -24,26 +24,17 @@ using testing::random_tensor;
 
 class Safetensors : public ::testing::Test {
  protected:
-  void SetUp() override {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    dir_ = fs::temp_directory_path() /
-           ("ortho_serialize_" + std::to_string(::getpid()) + "_" + info->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
-  std::string path(const std::string& name) const { return (dir_ / name).string(); }
+  std::string path(const std::string& name) const { return dir_.file(name); }
 
   std::vector<std::string> files() const {
     std::vector<std::string> names;
-    for (const auto& entry : fs::directory_iterator(dir_)) {
+    for (const auto& entry : fs::directory_iterator(dir_.path())) {
       names.push_back(entry.path().filename().string());
     }
     return names;
   }
 
-  fs::path dir_;
+  testing::TempDir dir_{"ortho_serialize"};
 };
 
 std::string read_bytes(const std::string& path) {
@@ -204,7 +195,7 @@ TEST_F(Safetensors, MissingTruncatedAndShortFiles) {
   expect_load_error(path("cut_data"), "beyond the");
   write_bytes(path("huge_length"), length_prefix(1ULL << 60) + "{}");
   expect_load_error(path("huge_length"), "header length");
-  expect_load_error(dir_.string(), "not a regular file");
+  expect_load_error(dir_.path().string(), "not a regular file");
 }
 
 TEST_F(Safetensors, CorruptHeaders) {

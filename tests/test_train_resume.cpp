@@ -25,6 +25,7 @@
 #include "layers/sequential.h"
 #include "optim/scheduler.h"
 #include "optim/sgd.h"
+#include "support/test_support.h"
 
 namespace ortho::apps {
 namespace {
@@ -34,24 +35,6 @@ namespace fs = std::filesystem;
 constexpr std::int64_t kRecordsPerFile = 7;  // 35 training images: batches of 16, 16, 3
 constexpr std::int64_t kBatchSize = 16;
 constexpr std::int64_t kEpochs = 2;
-
-// A fresh directory under the system temp folder, removed with its contents at scope exit.
-class TempDir {
- public:
-  TempDir() {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    path_ = fs::temp_directory_path() /
-            ("ortho_train_" + std::string(info->name()) + "_" + std::to_string(::getpid()));
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
 
 // A CIFAR-format file of random records: labels 0-9, pixels from a seeded generator.
 void write_cifar_file(const fs::path& file, std::uint64_t seed) {
@@ -154,7 +137,7 @@ std::string runtime_error_of(const std::string& path) {
 }
 
 TEST(TrainResume, ResumedRunMatchesUninterruptedRunBitForBit) {
-  TempDir dir;
+  ortho::testing::TempDir dir("ortho_train");
   write_cifar_dir(dir.path());
 
   TinyRun straight(dir.path(), 3);
@@ -194,7 +177,7 @@ TEST(TrainResume, ResumedRunMatchesUninterruptedRunBitForBit) {
 }
 
 TEST(TrainResume, CheckpointKeepsMetadataAndGenerator) {
-  TempDir dir;
+  ortho::testing::TempDir dir("ortho_train");
   const std::string path = dir.file("c.safetensors");
   TrainingCheckpoint saved;
   saved.epochs_done = 4;
@@ -213,7 +196,7 @@ TEST(TrainResume, CheckpointKeepsMetadataAndGenerator) {
 }
 
 TEST(TrainResume, CorruptCheckpointFailsWithItsPath) {
-  TempDir dir;
+  ortho::testing::TempDir dir("ortho_train");
   const std::string garbage = dir.file("garbage.safetensors");
   std::ofstream(garbage, std::ios::binary) << "definitely not a safetensors file";
   EXPECT_NE(runtime_error_of(garbage).find(garbage), std::string::npos);
@@ -234,7 +217,7 @@ TEST(TrainResume, CorruptCheckpointFailsWithItsPath) {
 }
 
 TEST(TrainResume, CheckpointOfAnotherModelIsRejectedWithItsPath) {
-  TempDir dir;
+  ortho::testing::TempDir dir("ortho_train");
   write_cifar_dir(dir.path());
   TinyRun run(dir.path(), 3);
   const std::string path = dir.file("other.safetensors");

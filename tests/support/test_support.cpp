@@ -1,5 +1,7 @@
 #include "support/test_support.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
 #include <random>
@@ -31,6 +33,20 @@ Tensor random_tensor(const Shape& shape, std::uint64_t seed, DType dtype) {
   std::vector<double> values(static_cast<std::size_t>(shape.numel()));
   for (double& v : values) v = dist(rng);
   return Tensor::from_vector(values, shape).to(dtype);
+}
+
+TempDir::TempDir(const std::string& prefix) {
+  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+  const std::string test = info != nullptr ? info->name() : "no_test";
+  path_ = std::filesystem::temp_directory_path() /
+          (prefix + "_" + test + "_" + std::to_string(::getpid()));
+  std::filesystem::remove_all(path_);
+  std::filesystem::create_directories(path_);
+}
+
+TempDir::~TempDir() {
+  std::error_code ignored;
+  std::filesystem::remove_all(path_, ignored);
 }
 
 void expect_invalid_argument(const std::function<void()>& fn, const std::string& needle) {

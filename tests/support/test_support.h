@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <string>
 #include <vector>
@@ -20,6 +21,23 @@ void expect_close(const Tensor& actual, const Tensor& expected, double atol = 1e
 
 // A float64 (or other dtype) tensor of values in [-1, 1) from a fixed seed.
 Tensor random_tensor(const Shape& shape, std::uint64_t seed, DType dtype = DType::Float64);
+
+// A fresh directory under the system temp folder, named after `prefix`, the running test and
+// the process, removed with its contents when this goes out of scope.
+class TempDir {
+ public:
+  explicit TempDir(const std::string& prefix);
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+
+  const std::filesystem::path& path() const { return path_; }
+  // The path of `name` inside the directory.
+  std::string file(const std::string& name) const { return (path_ / name).string(); }
+
+ private:
+  std::filesystem::path path_;
+};
 
 // Expects fn() to throw std::invalid_argument whose message contains `needle`.
 void expect_invalid_argument(const std::function<void()>& fn, const std::string& needle);
