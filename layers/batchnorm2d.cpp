@@ -6,6 +6,19 @@
 #include "core/ops/elementwise.h"
 
 namespace ortho::nn {
+namespace {
+
+// How many FreezeRunningStatsGuards are alive on this thread.
+thread_local int frozen_running_stats = 0;
+
+}  // namespace
+
+FreezeRunningStatsGuard::FreezeRunningStatsGuard() {
+  ++frozen_running_stats;
+}
+FreezeRunningStatsGuard::~FreezeRunningStatsGuard() {
+  --frozen_running_stats;
+}
 
 BatchNorm2d::BatchNorm2d(std::int64_t num_features, double eps, double momentum)
     : num_features_(num_features), eps_(eps), momentum_(momentum) {
@@ -35,7 +48,7 @@ autograd::Variable BatchNorm2d::forward(const autograd::Variable& x) {
   check_argument(count > 1, "BatchNorm2d: training needs more than one value per channel, got ",
                  "input ", x.shape());
   autograd::BatchNormOutput out = autograd::batch_norm_train(x, weight_, bias_, eps_);
-  update_running_stats(out.mean, out.var, count);
+  if (frozen_running_stats == 0) update_running_stats(out.mean, out.var, count);
   return out.output;
 }
 

@@ -41,4 +41,16 @@ class BatchNorm2d : public Module {
   Parameter weight_, bias_;
 };
 
+// While one is alive on this thread, training-mode BatchNorm2d layers still normalize with the
+// statistics of their batch but leave running_mean, running_var and num_batches_tracked alone:
+// a recomputation (invertible backprop, checkpointing) replays a forward that already updated
+// them once. Guards nest.
+class FreezeRunningStatsGuard {
+ public:
+  FreezeRunningStatsGuard();
+  ~FreezeRunningStatsGuard();
+  FreezeRunningStatsGuard(const FreezeRunningStatsGuard&) = delete;
+  FreezeRunningStatsGuard& operator=(const FreezeRunningStatsGuard&) = delete;
+};
+
 }  // namespace ortho::nn

@@ -1,0 +1,154 @@
+#include "layers/momentum.h"
+
+#include <memory>
+#include <unordered_map>
+#include <utility>
+
+#include "autograd/engine.h"
+#include "autograd/function.h"
+#include "autograd/grad_mode.h"
+#include "autograd/ops/elementwise.h"
+#include "core/error.h"
+#include "core/ops/elementwise.h"
+#include "layers/batchnorm2d.h"
+
+namespace ortho::nn {
+namespace {
+
+// f_n(x): the block's output, minus x when the block already adds its input.
+autograd::Variable apply_block(Module& block, bool residual, const autograd::Variable& x) {
+  autograd::Variable out = block.forward(x);
+  check_argument(out.shape() == x.shape(), "MomentumSequential: a block maps ", x.shape(), " to ",
+                 out.shape(), "; momentum blocks must keep the shape");
+  return residual ? autograd::sub(out, x) : out;
+}
+
+// One stage's forward and invertible backward. Its inputs are the stage input, then every
+// parameter of the blocks, so that their gradients flow through this node to backward() and
+// grad() alike.
+class MomentumFunction final : public autograd::Function {
+ public:
+  MomentumFunction(std::vector<std::shared_ptr<Module>> blocks,
+                   const std::vector<Parameter>& params, const MomentumOptions& options,
+                   MomentumFraction gamma)
+      : blocks_(std::move(blocks)), options_(options), gamma_(gamma) {
+    std::unordered_map<const void*, std::size_t> slot_of;
+    for (std::size_t i = 0; i < params.size(); ++i) {
+      slot_of.emplace(params[i].id(), i + 1);
+      params_.push_back(params[i]);
+    }
+    for (const auto& block : blocks_) {
+      std::vector<std::size_t>& slots = block_slots_.emplace_back();
+      for (const Parameter& p : block->parameters()) slots.push_back(slot_of.at(p.id()));
+    }
+  }
+
+  std::vector<Tensor> forward(autograd::FunctionContext&,
+                              const std::vector<Tensor>& inputs) override {
+    state_ = make_momentum_state(inputs[0], gamma_, options_.arithmetic);
+    for (const auto& block : blocks_) {
+      const autograd::Variable x(state_->position());
+      state_->advance(apply_block(*block, options_.residual_blocks, x).value());
+    }
+    return {state_->position()};
+  }
+
+  std::vector<Tensor> backward(autograd::FunctionContext& ctx,
+                               const std::vector<Tensor>& grad_outputs) override {
+    std::vector<Tensor> grads(params_.size() + 1);
+    Tensor grad_x = grad_outputs[0], grad_v;  // dL/dv_N = 0: the stage outputs x_N only
+    for (std::size_t n = blocks_.size(); n-- > 0;) {
+      state_->rewind_position();
+      const Tensor g = grad_v.defined() ? add(grad_x, grad_v) : grad_x;
+      std::vector<std::size_t> slots;
+      const std::vector<Tensor> vjp = recompute(n, ctx, mul(g, 1.0 - gamma_.value()), slots);
+      if (vjp[0].defined()) grad_x = add(grad_x, vjp[0]);
+      for (std::size_t i = 0; i < slots.size(); ++i) {
+        Tensor& total = grads[slots[i]];
+        if (vjp[i + 1].defined()) total = total.defined() ? add(total, vjp[i + 1]) : vjp[i + 1];
+      }
+      grad_v = mul(g, gamma_.value());
+    }
+    state_.reset();
+    if (ctx.needs_input_grad(0)) grads[0] = grad_x;
+    return grads;
+  }
+
+  std::string name() const override { return "MomentumSequential"; }
+
+ private:
+  // Recomputes f_n at the rewound x_n under a local graph, finishes rewinding the state with it,
+  // and returns (J_x^T w, then J_theta^T w for each parameter of block n that wants a gradient,
+  // whose input slots go to `slots`).
+  std::vector<Tensor> recompute(std::size_t n, const autograd::FunctionContext& ctx,
+                                const Tensor& w, std::vector<std::size_t>& slots) {
+    const autograd::Variable x(state_->position(), /*requires_grad=*/true);
+    std::vector<autograd::Variable> wrt{x};
+    for (std::size_t slot : block_slots_[n]) {
+      if (!ctx.needs_input_grad(slot)) continue;
+      slots.push_back(slot);
+      wrt.push_back(params_[slot - 1]);
+    }
+    Tensor f_value;
+    std::vector<Tensor> vjp;
+    {
+      const autograd::EnableGradGuard record;
+      const FreezeRunningStatsGuard once_per_forward;
+      const autograd::Variable f = apply_block(*blocks_[n], options_.residual_blocks, x);
+      f_value = f.value();
+      vjp = autograd::grad({f}, wrt, {w});
+    }
+    state_->rewind_velocity(f_value);
+    return vjp;
+  }
+
+  std::vector<std::shared_ptr<Module>> blocks_;
+  std::vector<autograd::Variable> params_;
+  std::vector<std::vector<std::size_t>> block_slots_;  // input slots of each block's parameters
+  MomentumOptions options_;
+  MomentumFraction gamma_;
+  std::unique_ptr<MomentumState> state_;  // (x_N, v_N) from forward until backward has run
+};
+
+}  // namespace
+
+MomentumSequential::MomentumSequential(const std::vector<std::shared_ptr<Module>>& blocks,
+                                       double gamma, bool invertible)
+    : MomentumSequential(blocks, MomentumOptions{gamma, invertible}) {}
+
+MomentumSequential::MomentumSequential(const std::vector<std::shared_ptr<Module>>& blocks,
+                                       const MomentumOptions& options)
+    : Sequential(blocks), options_(options), fraction_(momentum_fraction(options.gamma)) {}
+
+autograd::Variable MomentumSequential::forward(const autograd::Variable& x) {
+  if (empty()) return x;
+  return options_.invertible ? forward_invertible(x) : forward_stored(x);
+}
+
+autograd::Variable MomentumSequential::block_function(std::size_t n,
+                                                      const autograd::Variable& x) const {
+  check_argument(n < size(), "MomentumSequential: block ", n, " out of range for ", size(),
+                 " blocks");
+  return apply_block(*(*this)[n], options_.residual_blocks, x);
+}
+
+autograd::Variable MomentumSequential::forward_stored(const autograd::Variable& x) const {
+  const double gamma = fraction_.value();
+  autograd::Variable position = x, velocity;  // v_0 = 0
+  for (std::size_t n = 0; n < size(); ++n) {
+    const autograd::Variable step = autograd::mul(block_function(n, position), 1.0 - gamma);
+    velocity = velocity.defined() ? autograd::add(autograd::mul(velocity, gamma), step) : step;
+    position = autograd::add(position, velocity);
+  }
+  return position;
+}
+
+autograd::Variable MomentumSequential::forward_invertible(const autograd::Variable& x) const {
+  const std::vector<Parameter> params = parameters();
+  std::vector<autograd::Variable> inputs{x};
+  inputs.insert(inputs.end(), params.begin(), params.end());
+  auto function = std::make_shared<MomentumFunction>(children(), params, options_, fraction_);
+  return autograd::apply(std::move(function), inputs)[0];
+}
+
+}  // namespace ortho::nn
