@@ -120,29 +120,32 @@ void Adam::validate_options(const Hyperparameters& o) const {
                  o.at("weight_decay"));
 }
 
+void adam_update(Tensor& p, const Tensor& g, ParamState& state, const Hyperparameters& options,
+                 bool decoupled) {
+  for (const char* buffer : {"exp_avg", "exp_avg_sq"}) {
+    if (!state.buffers.contains(buffer)) {
+      state.buffers.emplace(buffer, Tensor::zeros(p.shape(), p.dtype(), p.device()));
+    }
+  }
+  Tensor& m = state.buffers.at("exp_avg");
+  Tensor& v = state.buffers.at("exp_avg_sq");
+  ++state.step;
+  const AdamStep s = step_options(options, decoupled, state.step);
+  if (fusable({&p, &g, &m, &v})) {
+    dispatch_floating(p.dtype(), "Adam", [&]<typename T>() {
+      adam_kernel<T>(p.data<T>(), g.data<T>(), m.data<T>(), v.data<T>(), p.numel(), s);
+    });
+  } else {
+    adam_composite(p, g, m, v, s);
+  }
+}
+
 void Adam::step() {
   for (ParamGroup& group : mutable_groups()) {
     for (nn::Parameter& param : group.params) {
       if (!param.grad().defined()) continue;
-      ParamState& state = state_for(param);
       Tensor p = param.value();
-      const Tensor& g = param.grad();
-      for (const std::string& buffer : buffer_names()) {
-        if (!state.buffers.contains(buffer)) {
-          state.buffers.emplace(buffer, Tensor::zeros(p.shape(), p.dtype(), p.device()));
-        }
-      }
-      Tensor& m = state.buffers.at("exp_avg");
-      Tensor& v = state.buffers.at("exp_avg_sq");
-      ++state.step;
-      const AdamStep s = step_options(group.options, decoupled_, state.step);
-      if (fusable({&p, &g, &m, &v})) {
-        dispatch_floating(p.dtype(), name().c_str(), [&]<typename T>() {
-          adam_kernel<T>(p.data<T>(), g.data<T>(), m.data<T>(), v.data<T>(), p.numel(), s);
-        });
-      } else {
-        adam_composite(p, g, m, v, s);
-      }
+      adam_update(p, param.grad(), state_for(param), group.options, decoupled_);
     }
   }
 }

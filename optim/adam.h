@@ -60,4 +60,10 @@ class AdamW : public Adam {
   void add_param_group(std::vector<nn::Parameter> params, AdamWOptions options);
 };
 
+// One Adam update of `p` (in place) with gradient `g` and its state ("exp_avg", "exp_avg_sq",
+// created on first use), by a group's "lr", "beta1", "beta2", "eps" and "weight_decay"; AdamW's
+// when `decoupled`. How optimizers of manifold parameters move their Euclidean parameters.
+void adam_update(Tensor& p, const Tensor& g, ParamState& state, const Hyperparameters& options,
+                 bool decoupled);
+
 }  // namespace ortho::optim

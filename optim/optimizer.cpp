@@ -157,6 +157,10 @@ Hyperparameters Optimizer::read_group_options(StateDictReader& reader, std::size
   return options;
 }
 
+Shape Optimizer::buffer_shape(const std::string&, std::size_t, const nn::Parameter& param) const {
+  return param.shape();
+}
+
 ParamState Optimizer::read_state(StateDictReader& reader, std::size_t g, std::size_t i) const {
   const nn::Parameter& p = groups_[g].params[i];
   const std::string prefix = state_prefix(g, i);
@@ -167,8 +171,9 @@ ParamState Optimizer::read_state(StateDictReader& reader, std::size_t g, std::si
     const std::string key = prefix + name;
     if (!reader.contains(key)) continue;
     const Tensor& buffer = reader.tensor(key);
-    check_argument(buffer.shape() == p.shape(), name_, ": load_state_dict: '", key, "' has shape ",
-                   buffer.shape(), ", the parameter ", p.shape());
+    const Shape expected = buffer_shape(name, g, p);
+    check_argument(buffer.shape() == expected, name_, ": load_state_dict: '", key, "' has shape ",
+                   buffer.shape(), ", expected ", expected);
     check_argument(is_floating(buffer.dtype()), name_, ": load_state_dict: '", key, "' has dtype ",
                    dtype_name(buffer.dtype()));
     s.buffers[name] = buffer.to(p.dtype()).to(p.device()).clone();

@@ -14,9 +14,15 @@ struct SGDStep {
   bool first;  // the momentum buffer starts as a copy of d
 };
 
+// "dampening" and "nesterov" are optional: other optimizers' groups may lack them.
 SGDStep step_options(const Hyperparameters& o) {
-  return {o.at("lr"),           o.at("momentum"),        o.at("dampening"),
-          o.at("weight_decay"), o.at("nesterov") != 0.0, false};
+  const auto optional = [&o](const char* key) { return o.contains(key) ? o.at(key) : 0.0; };
+  return {o.at("lr"),
+          o.at("momentum"),
+          optional("dampening"),
+          o.at("weight_decay"),
+          optional("nesterov") != 0.0,
+          false};
 }
 
 Hyperparameters to_hyperparameters(const SGDOptions& o) {
@@ -86,35 +92,35 @@ void SGD::validate_options(const Hyperparameters& o) const {
                  "SGD: Nesterov momentum requires a momentum and zero dampening");
 }
 
+void sgd_update(Tensor& p, const Tensor& g, ParamState& state, const Hyperparameters& options) {
+  SGDStep s = step_options(options);
+  Tensor* buf = nullptr;
+  if (s.momentum != 0.0) {
+    auto it = state.buffers.find("momentum_buffer");
+    s.first = it == state.buffers.end();
+    if (s.first) {
+      it = state.buffers.emplace("momentum_buffer", Tensor::empty(p.shape(), p.dtype(), p.device()))
+               .first;
+    }
+    buf = &it->second;
+  }
+  ++state.step;
+  if (fusable({&p, &g}) && (buf == nullptr || fusable({&p, buf}))) {
+    dispatch_floating(p.dtype(), "SGD", [&]<typename T>() {
+      sgd_kernel<T>(p.data<T>(), g.data<T>(), buf == nullptr ? nullptr : buf->data<T>(), p.numel(),
+                    s);
+    });
+  } else {
+    sgd_composite(p, g, buf, s);
+  }
+}
+
 void SGD::step() {
   for (ParamGroup& group : mutable_groups()) {
-    SGDStep s = step_options(group.options);
     for (nn::Parameter& param : group.params) {
       if (!param.grad().defined()) continue;
-      ParamState& state = state_for(param);
       Tensor p = param.value();
-      const Tensor& g = param.grad();
-      Tensor* buf = nullptr;
-      s.first = false;
-      if (s.momentum != 0.0) {
-        auto it = state.buffers.find("momentum_buffer");
-        s.first = it == state.buffers.end();
-        if (s.first) {
-          it = state.buffers
-                   .emplace("momentum_buffer", Tensor::empty(p.shape(), p.dtype(), p.device()))
-                   .first;
-        }
-        buf = &it->second;
-      }
-      ++state.step;
-      if (fusable({&p, &g}) && (buf == nullptr || fusable({&p, buf}))) {
-        dispatch_floating(p.dtype(), "SGD", [&]<typename T>() {
-          sgd_kernel<T>(p.data<T>(), g.data<T>(), buf == nullptr ? nullptr : buf->data<T>(),
-                        p.numel(), s);
-        });
-      } else {
-        sgd_composite(p, g, buf, s);
-      }
+      sgd_update(p, param.grad(), state_for(param), group.options);
     }
   }
 }

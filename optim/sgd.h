@@ -36,4 +36,9 @@ class SGD : public Optimizer {
   std::vector<std::string> buffer_names() const override { return {"momentum_buffer"}; }
 };
 
+// One SGD update of `p` (in place) with gradient `g` and its state, by a group's options: "lr",
+// "momentum", "weight_decay" and, when present, "dampening" and "nesterov". How optimizers of
+// manifold parameters (Landing, RiemannianSGD) move the Euclidean parameters of their groups.
+void sgd_update(Tensor& p, const Tensor& g, ParamState& state, const Hyperparameters& options);
+
 }  // namespace ortho::optim
