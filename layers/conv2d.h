@@ -28,6 +28,13 @@ class Conv2d : public Module {
   std::int64_t out_channels() const { return out_channels_; }
   std::int64_t kernel_size() const { return kernel_size_; }
 
+ protected:
+  // For subclasses whose weight lives on a manifold (OrthogonalConv2d): the weight is tagged
+  // `weight_manifold` and, when not Euclidean, initialized on it by init::orthogonal_.
+  Conv2d(std::int64_t in_channels, std::int64_t out_channels, std::int64_t kernel_size,
+         std::int64_t stride, std::int64_t padding, std::int64_t groups, bool bias,
+         std::int64_t dilation, Generator* gen, Manifold weight_manifold);
+
  private:
   std::int64_t in_channels_, out_channels_, kernel_size_;
   Conv2dParams params_;

@@ -129,4 +129,12 @@ void default_bias_(const Tensor& bias, std::int64_t fan_in, Generator* gen) {
   uniform_(bias, -bound, bound, gen);
 }
 
+void manifold_weight_(const Tensor& weight, Manifold manifold, Generator* gen) {
+  if (manifold == Manifold::Euclidean) {
+    default_weight_(weight, gen);
+  } else {
+    orthogonal_(weight, 1.0, gen);
+  }
+}
+
 }  // namespace ortho::nn::init

@@ -4,6 +4,7 @@
 
 #include "core/random.h"
 #include "core/tensor.h"
+#include "layers/parameter.h"
 
 // In-place initializers for parameter values, matching torch.nn.init. Each writes into the
 // given tensor's storage (a Parameter's value() shares it) and draws from `gen`, or from the
@@ -51,5 +52,8 @@ void orthogonal_(const Tensor& tensor, double gain = 1.0, Generator* gen = nullp
 // U(-1/sqrt(fan_in), 1/sqrt(fan_in)); and the matching bias U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
 void default_weight_(const Tensor& weight, Generator* gen = nullptr);
 void default_bias_(const Tensor& bias, std::int64_t fan_in, Generator* gen = nullptr);
+// A weight's initial value for its manifold: default_weight_ when Euclidean, else a point on
+// it, orthogonal_ (QR of a Gaussian) on the (size(0), numel / size(0)) view.
+void manifold_weight_(const Tensor& weight, Manifold manifold, Generator* gen = nullptr);
 
 }  // namespace ortho::nn::init

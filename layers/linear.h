@@ -24,6 +24,12 @@ class Linear : public Module {
   std::int64_t in_features() const { return in_features_; }
   std::int64_t out_features() const { return out_features_; }
 
+ protected:
+  // For subclasses whose weight lives on a manifold (OrthogonalLinear): the weight is tagged
+  // `weight_manifold` and, when not Euclidean, initialized on it by init::orthogonal_.
+  Linear(std::int64_t in_features, std::int64_t out_features, bool bias, Generator* gen,
+         Manifold weight_manifold);
+
  private:
   std::int64_t in_features_, out_features_;
   Parameter weight_, bias_;
