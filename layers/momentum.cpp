@@ -15,12 +15,12 @@
 namespace ortho::nn {
 namespace {
 
-// f_n(x): the block's output, minus x when the block already adds its input.
-autograd::Variable apply_block(Module& block, bool residual, const autograd::Variable& x) {
+// Block n's output, which must keep the shape.
+autograd::Variable run_block(Module& block, const autograd::Variable& x) {
   autograd::Variable out = block.forward(x);
   check_argument(out.shape() == x.shape(), "MomentumSequential: a block maps ", x.shape(), " to ",
                  out.shape(), "; momentum blocks must keep the shape");
-  return residual ? autograd::sub(out, x) : out;
+  return out;
 }
 
 // One stage's forward and invertible backward. Its inputs are the stage input, then every
@@ -45,10 +45,9 @@ class MomentumFunction final : public autograd::Function {
 
   std::vector<Tensor> forward(autograd::FunctionContext&,
                               const std::vector<Tensor>& inputs) override {
-    state_ = make_momentum_state(inputs[0], gamma_, options_.arithmetic);
+    state_ = make_momentum_state(inputs[0], gamma_, options_.arithmetic, options_.residual_blocks);
     for (const auto& block : blocks_) {
-      const autograd::Variable x(state_->position());
-      state_->advance(apply_block(*block, options_.residual_blocks, x).value());
+      state_->advance(run_block(*block, autograd::Variable(state_->position())).value());
     }
     return {state_->position()};
   }
@@ -56,13 +55,15 @@ class MomentumFunction final : public autograd::Function {
   std::vector<Tensor> backward(autograd::FunctionContext& ctx,
                                const std::vector<Tensor>& grad_outputs) override {
     std::vector<Tensor> grads(params_.size() + 1);
-    Tensor grad_x = grad_outputs[0], grad_v;  // dL/dv_N = 0: the stage outputs x_N only
+    Tensor grad_x = grad_outputs[0].clone(), grad_v;  // dL/dv_N = 0: the stage outputs x_N only
     for (std::size_t n = blocks_.size(); n-- > 0;) {
       state_->rewind_position();
-      const Tensor g = grad_v.defined() ? add(grad_x, grad_v) : grad_x;
+      const Tensor g = grad_v.defined() ? add(grad_x, grad_v) : grad_x.clone();
       std::vector<std::size_t> slots;
-      const std::vector<Tensor> vjp = recompute(n, ctx, mul(g, 1.0 - gamma_.value()), slots);
-      if (vjp[0].defined()) grad_x = add(grad_x, vjp[0]);
+      const Tensor w = mul(g, 1.0 - gamma_.value());
+      const std::vector<Tensor> vjp = recompute(n, ctx, w, slots);
+      if (vjp[0].defined()) add_(grad_x, vjp[0]);
+      if (options_.residual_blocks) add_(grad_x, w, -1.0);  // f_n = block_n - identity
       for (std::size_t i = 0; i < slots.size(); ++i) {
         Tensor& total = grads[slots[i]];
         if (vjp[i + 1].defined()) total = total.defined() ? add(total, vjp[i + 1]) : vjp[i + 1];
@@ -77,9 +78,9 @@ class MomentumFunction final : public autograd::Function {
   std::string name() const override { return "MomentumSequential"; }
 
  private:
-  // Recomputes f_n at the rewound x_n under a local graph, finishes rewinding the state with it,
-  // and returns (J_x^T w, then J_theta^T w for each parameter of block n that wants a gradient,
-  // whose input slots go to `slots`).
+  // Recomputes block n at the rewound x_n under a local graph, finishes rewinding the state with
+  // its output, and returns (J_x^T w, then J_theta^T w for each parameter of block n that wants
+  // a gradient, whose input slots go to `slots`), J the block's Jacobian.
   std::vector<Tensor> recompute(std::size_t n, const autograd::FunctionContext& ctx,
                                 const Tensor& w, std::vector<std::size_t>& slots) {
     const autograd::Variable x(state_->position(), /*requires_grad=*/true);
@@ -89,16 +90,16 @@ class MomentumFunction final : public autograd::Function {
       slots.push_back(slot);
       wrt.push_back(params_[slot - 1]);
     }
-    Tensor f_value;
+    Tensor out_value;
     std::vector<Tensor> vjp;
     {
       const autograd::EnableGradGuard record;
       const FreezeRunningStatsGuard once_per_forward;
-      const autograd::Variable f = apply_block(*blocks_[n], options_.residual_blocks, x);
-      f_value = f.value();
-      vjp = autograd::grad({f}, wrt, {w});
+      const autograd::Variable out = run_block(*blocks_[n], x);
+      out_value = out.value();
+      vjp = autograd::grad({out}, wrt, {w});
     }
-    state_->rewind_velocity(f_value);
+    state_->rewind_velocity(out_value);
     return vjp;
   }
 
@@ -129,7 +130,8 @@ autograd::Variable MomentumSequential::block_function(std::size_t n,
                                                       const autograd::Variable& x) const {
   check_argument(n < size(), "MomentumSequential: block ", n, " out of range for ", size(),
                  " blocks");
-  return apply_block(*(*this)[n], options_.residual_blocks, x);
+  const autograd::Variable out = run_block(*(*this)[n], x);
+  return options_.residual_blocks ? autograd::sub(out, x) : out;
 }
 
 autograd::Variable MomentumSequential::forward_stored(const autograd::Variable& x) const {

@@ -1,3 +1,7 @@
+// The exact-arithmetic loops round and floor doubles; GCC vectorizes those only when it may
+// ignore floating-point exception flags, which nothing here reads.
+#pragma GCC optimize("no-trapping-math")
+
 #include "layers/momentum_state.h"
 
 #include <algorithm>
@@ -14,150 +18,191 @@
 namespace ortho::nn {
 namespace {
 
-__extension__ typedef unsigned __int128 Uint128;
-
 constexpr std::int64_t kMaxDenominator = std::int64_t{1} << 16;
-constexpr double kScale = 1099511627776.0;  // 2^40 units per 1: resolution 2^-40
+constexpr double kScale = 68719476736.0;  // 2^36 units per 1: resolution 2^-36 (1.5e-11)
 constexpr double kInverseScale = 1.0 / kScale;
-// |x|, |v| and |(1 - gamma) f| stay below 2^61 units (2^21 in value), so x + v cannot overflow.
-constexpr std::int64_t kLimit = std::int64_t{1} << 61;
-constexpr double kLimitUnits = 2305843009213693952.0;  // 2^61
+// |x|, |v| and |(1 - gamma) f| stay below 2^51 units (2^15 in value), so every sum and product
+// below stays an integer under 2^53, exact in a double.
+constexpr double kLimit = 2251799813685248.0;  // 2^51
+// Bound on a bit store before a push: store * den + den - 1 must stay below 2^53.
+constexpr double kStoreCapacity = 9007199254740992.0;  // 2^53
 // Below this many elements a loop runs on one thread.
 constexpr std::int64_t kParallelGrain = 32768;
 
-// Runs fn(i) for i in [0, n) across OpenMP threads; false when any call returned false.
-template <typename Fn>
-bool for_each_index(std::int64_t n, Fn&& fn) {
-  bool ok = true;
-#pragma omp parallel for schedule(static) reduction(&& : ok) if (n >= kParallelGrain)
-  for (std::int64_t i = 0; i < n; ++i) ok = fn(i) && ok;
-  return ok;
+// The constants of the exact arithmetic, passed by value so the loops keep them in registers.
+struct ExactConstants {
+  double den, inverse_den, num, inverse_num;
+  double step_scale;  // (1 - gamma) 2^36: f in units
+  double residual;    // 1 when f_n = block_n - identity, else 0
+};
+
+// floor(a / d) for an integer |a| < 2^53 held in a double. The product with the rounded inverse
+// can land on the wrong side of an integer; the remainder r then lies in [-d, 2d), and
+// floor((r + 1/2) / d), safely away from integers, is the correction. No comparisons, so the
+// loops below vectorize.
+inline double floor_divide(double a, double d, double inverse) {
+  const double q = std::floor(a * inverse);
+  return q + std::floor((a - q * d + 0.5) * inverse);
 }
 
-// Division of unsigned 64-bit values by a divisor fixed in advance, with one multiply-high and
-// shifts (Granlund & Montgomery, PLDI 1994, Figure 4.1): a hardware division per element would
-// cost as much as the convolutions around it.
-class Divider {
- public:
-  explicit Divider(std::uint64_t d) : d_(d) {
-    int log2_ceil = 0;
-    while ((std::uint64_t{1} << log2_ceil) < d) ++log2_ceil;
-    const Uint128 excess = static_cast<Uint128>((std::uint64_t{1} << log2_ceil) - d) << 64;
-    m_ = static_cast<std::uint64_t>(excess / d) + 1;
-    shift1_ = std::min(log2_ceil, 1);
-    shift2_ = std::max(log2_ceil - 1, 0);
-  }
-  std::int64_t divisor() const { return static_cast<std::int64_t>(d_); }
-  std::uint64_t quotient(std::uint64_t n) const {
-    const auto t = static_cast<std::uint64_t>((static_cast<Uint128>(m_) * n) >> 64);
-    return (t + ((n - t) >> shift1_)) >> shift2_;
-  }
-  // floor(v / d) for |v| < 2^62, so that v = q d + r with 0 <= r < d.
-  std::int64_t floor_quotient(std::int64_t v) const {
-    if (v >= 0) return static_cast<std::int64_t>(quotient(static_cast<std::uint64_t>(v)));
-    return -static_cast<std::int64_t>(quotient(static_cast<std::uint64_t>(-v) + d_ - 1));
-  }
+// a * num / den, exactly reversible (Maclaurin, Duvenaud & Adams, ICML 2015, Section 3.1): the
+// remainder a mod den is pushed onto the element's mixed-radix store (store = store * den + r),
+// and a digit mod num popped back into the product. With den and num swapped it is its own
+// inverse.
+inline double rational_multiply(double a, double& store, double den, double inverse_den, double num,
+                                double inverse_num) {
+  const double q = floor_divide(a, den, inverse_den);
+  const double pushed = store * den + (a - q * den);
+  const double rest = floor_divide(pushed, num, inverse_num);
+  store = rest;
+  return q * num + (pushed - rest * num);
+}
 
- private:
-  std::uint64_t d_, m_;
-  int shift1_, shift2_;
-};
+// (1 - gamma) f_n(x_n) in units, rounded: f is the block's output, minus its input (the
+// position, as position() rounds it) for residual blocks.
+template <typename T>
+inline double scaled_step(T out, double x, const ExactConstants& k) {
+  const double position = static_cast<double>(static_cast<T>(x * kInverseScale));
+  return std::nearbyint((static_cast<double>(out) - k.residual * position) * k.step_scale);
+}
+
+// One forward step over n elements; false when a value leaves the range.
+template <typename T>
+bool advance_elements(std::int64_t n, const T* out, double* x, double* v, double* store,
+                      const ExactConstants k) {
+  int bad = 0;
+#pragma omp parallel for simd schedule(static) reduction(| : bad) if (n >= kParallelGrain)
+  for (std::int64_t i = 0; i < n; ++i) {
+    const double step = scaled_step(out[i], x[i], k);
+    const double vi =
+        rational_multiply(v[i], store[i], k.den, k.inverse_den, k.num, k.inverse_num) + step;
+    const double xi = x[i] + vi;
+    v[i] = vi;
+    x[i] = xi;
+    // Bitwise, not short-circuit: no branch in the loop.
+    bad |= static_cast<int>(!(std::abs(step) < kLimit)) |
+           static_cast<int>(!(std::abs(vi) < kLimit)) | static_cast<int>(!(std::abs(xi) < kLimit));
+  }
+  return bad == 0;
+}
+
+// The velocity half of one inverse step; false when a recomputed value leaves the range.
+template <typename T>
+bool rewind_elements(std::int64_t n, const T* out, const double* x, double* v, double* store,
+                     const ExactConstants k) {
+  int bad = 0;
+#pragma omp parallel for simd schedule(static) reduction(| : bad) if (n >= kParallelGrain)
+  for (std::int64_t i = 0; i < n; ++i) {
+    const double step = scaled_step(out[i], x[i], k);
+    v[i] = rational_multiply(v[i] - step, store[i], k.num, k.inverse_num, k.den, k.inverse_den);
+    bad |= static_cast<int>(!(std::abs(step) < kLimit));
+  }
+  return bad == 0;
+}
 
 // x_n, v_n in the input's dtype.
 class FloatState final : public MomentumState {
  public:
-  FloatState(const Tensor& x, MomentumFraction gamma)
-      : x_(x.clone()), v_(Tensor::zeros(x.shape(), x.dtype(), x.device())), gamma_(gamma.value()) {}
+  FloatState(const Tensor& x, MomentumFraction gamma, bool residual)
+      : x_(x.clone()),
+        v_(Tensor::zeros(x.shape(), x.dtype(), x.device())),
+        gamma_(gamma.value()),
+        residual_(residual) {}
 
   Tensor position() const override { return x_.clone(); }
   Tensor velocity() const override { return v_.clone(); }
-  void advance(const Tensor& f) override {
+  void advance(const Tensor& out) override {
     mul_(v_, gamma_);
-    add_(v_, f, 1.0 - gamma_);
+    add_(v_, out, 1.0 - gamma_);
+    if (residual_) add_(v_, x_, -(1.0 - gamma_));
     add_(x_, v_);
   }
   void rewind_position() override { add_(x_, v_, -1.0); }
-  void rewind_velocity(const Tensor& f) override {
-    add_(v_, f, -(1.0 - gamma_));
+  void rewind_velocity(const Tensor& out) override {
+    add_(v_, out, -(1.0 - gamma_));
+    if (residual_) add_(v_, x_, 1.0 - gamma_);
     mul_(v_, 1.0 / gamma_);
   }
 
  private:
   Tensor x_, v_;
   double gamma_;
+  bool residual_;
 };
 
-// x_n, v_n as int64 multiples of 2^-40, and the remainders that multiplying v by num / den
-// drops, kept in a per-element mixed-radix number (Maclaurin et al., ICML 2015, Section 3.1):
-// push r < den is store = store * den + r, pop is the remainder mod num. The store grows by
-// log2(den / num) bits per block (0.15 for 9/10); when a push could overflow 64 bits, the full
-// store is set aside and a fresh one started, and restored when the inverse gets back there.
+// x_n, v_n as integer multiples of 2^-36 held in doubles (exact below 2^53, and the loops
+// vectorize), and per element the remainders that multiplying v by num / den drops, in a
+// mixed-radix number that grows by log2(den / num) bits per block (0.15 for 9/10). When a push
+// could pass 2^53, the full store is set aside and a fresh one started; the inverse restores
+// it when it gets back there.
 class ExactState final : public MomentumState {
  public:
-  ExactState(const Tensor& x, MomentumFraction gamma)
+  ExactState(const Tensor& x, MomentumFraction gamma, bool residual)
       : dtype_(x.dtype()),
         shape_(x.shape()),
-        x_(Tensor::empty(x.shape(), DType::Int64)),
-        v_(Tensor::zeros(x.shape(), DType::Int64)),
-        store_(Tensor::zeros(x.shape(), DType::Int64)),
-        num_(static_cast<std::uint64_t>(gamma.num)),
-        den_(static_cast<std::uint64_t>(gamma.den)),
-        one_minus_gamma_(static_cast<double>(gamma.den - gamma.num) /
-                         static_cast<double>(gamma.den)) {
+        x_(Tensor::empty(x.shape(), DType::Float64)),
+        v_(Tensor::zeros(x.shape(), DType::Float64)),
+        store_(Tensor::zeros(x.shape(), DType::Float64)),
+        constants_{
+            static_cast<double>(gamma.den),
+            1.0 / static_cast<double>(gamma.den),
+            static_cast<double>(gamma.num),
+            1.0 / static_cast<double>(gamma.num),
+            static_cast<double>(gamma.den - gamma.num) / static_cast<double>(gamma.den) * kScale,
+            residual ? 1.0 : 0.0} {
     check_argument(x.device().is_cpu(), "MomentumSequential: exact arithmetic runs on CPU, got ",
                    "an input on ", x.device().to_string());
     const Tensor input = x.contiguous();
-    std::int64_t* xi = x_.data<std::int64_t>();
-    const bool ok = dispatch_floating(dtype_, "MomentumSequential", [&]<typename T>() {
+    double* xs = x_.data<double>();
+    const std::int64_t n = numel();
+    int bad = 0;
+    dispatch_floating(dtype_, "MomentumSequential", [&]<typename T>() {
       const T* in = input.data<T>();
-      return for_each_index(numel(), [&](std::int64_t i) { return to_fixed(in[i], 1.0, xi[i]); });
+#pragma omp parallel for simd schedule(static) reduction(| : bad) if (n >= kParallelGrain)
+      for (std::int64_t i = 0; i < n; ++i) {
+        xs[i] = std::nearbyint(static_cast<double>(in[i]) * kScale);
+        bad |= !(std::abs(xs[i]) < kLimit);
+      }
     });
-    check_range(ok, "the input");
+    check_range(bad == 0, "the input");
   }
 
-  Tensor position() const override { return to_floating(x_); }
-  Tensor velocity() const override { return to_floating(v_); }
+  Tensor position() const override {
+    return to_floating(x_);
+  }
+  Tensor velocity() const override {
+    return to_floating(v_);
+  }
 
-  void advance(const Tensor& f) override {
-    if (bound_ > (std::numeric_limits<std::uint64_t>::max() - (den_.divisor() - 1)) /
-                     static_cast<std::uint64_t>(den_.divisor())) {
+  void advance(const Tensor& out) override {
+    const double den = constants_.den;
+    if (bound_ * den + den > kStoreCapacity) {
       spilled_.push_back({store_, bound_, steps_});
-      store_ = Tensor::zeros(shape_, DType::Int64);
+      store_ = Tensor::zeros(shape_, DType::Float64);
       bound_ = 0;
     }
-    bound_ = num_.quotient(bound_ * static_cast<std::uint64_t>(den_.divisor()) +
-                           static_cast<std::uint64_t>(den_.divisor() - 1));
-    std::int64_t *x = x_.data<std::int64_t>(), *v = v_.data<std::int64_t>();
-    std::uint64_t* store = store_bits();
-    const bool ok = for_each_f(f, [&](std::int64_t i, double fi) {
-      std::int64_t step = 0;
-      const bool in_range = to_fixed(fi, one_minus_gamma_, step);
-      v[i] = multiply_by_gamma(v[i], store[i]) + step;
-      x[i] += v[i];
-      return in_range && std::abs(v[i]) < kLimit && std::abs(x[i]) < kLimit;
+    bound_ = std::floor((bound_ * den + den - 1) / constants_.num);
+    const bool ok = for_block_output(out, [&]<typename T>(const T* o) {
+      return advance_elements(numel(), o, x_.data<double>(), v_.data<double>(),
+                              store_.data<double>(), constants_);
     });
+    check_range(ok, "block " + std::to_string(steps_));
     ++steps_;
-    check_range(ok, "block " + std::to_string(steps_ - 1));
   }
 
   void rewind_position() override {
-    std::int64_t *x = x_.data<std::int64_t>(), *v = v_.data<std::int64_t>();
-    for_each_index(numel(), [&](std::int64_t i) {
-      x[i] -= v[i];
-      return true;
-    });
+    double *x = x_.data<double>(), *v = v_.data<double>();
+    const std::int64_t n = numel();
+#pragma omp parallel for simd schedule(static) if (n >= kParallelGrain)
+    for (std::int64_t i = 0; i < n; ++i) x[i] -= v[i];
   }
 
-  void rewind_velocity(const Tensor& f) override {
+  void rewind_velocity(const Tensor& out) override {
     check_argument(steps_ > 0, "MomentumSequential: rewinding past the first block");
     --steps_;
-    std::int64_t* v = v_.data<std::int64_t>();
-    std::uint64_t* store = store_bits();
-    const bool ok = for_each_f(f, [&](std::int64_t i, double fi) {
-      std::int64_t step = 0;
-      const bool in_range = to_fixed(fi, one_minus_gamma_, step);
-      v[i] = divide_by_gamma(v[i] - step, store[i]);
-      return in_range;
+    const bool ok = for_block_output(out, [&]<typename T>(const T* o) {
+      return rewind_elements(numel(), o, x_.data<double>(), v_.data<double>(),
+                             store_.data<double>(), constants_);
     });
     check_range(ok, "the recomputation of block " + std::to_string(steps_));
     if (!spilled_.empty() && spilled_.back().step == steps_) {
@@ -170,68 +215,34 @@ class ExactState final : public MomentumState {
  private:
   struct Spilled {
     Tensor store;
-    std::uint64_t bound;
+    double bound;
     std::int64_t step;
   };
 
-  std::int64_t numel() const { return shape_.numel(); }
-  std::uint64_t* store_bits() const {
-    return reinterpret_cast<std::uint64_t*>(store_.data<std::int64_t>());
+  std::int64_t numel() const {
+    return shape_.numel();
   }
 
-  // value * factor in units of 2^-40, rounded to nearest; false when out of range or not finite.
-  static bool to_fixed(double value, double factor, std::int64_t& out) {
-    const double units = value * factor * kScale;
-    const bool in_range = std::abs(units) < kLimitUnits;
-    out = in_range ? static_cast<std::int64_t>(std::nearbyint(units)) : 0;
-    return in_range;
-  }
-
-  // v * num / den, exactly reversible: push v mod den, divide, multiply, pop mod num.
-  std::int64_t multiply_by_gamma(std::int64_t v, std::uint64_t& store) const {
-    const std::int64_t q = den_.floor_quotient(v);
-    store = store * static_cast<std::uint64_t>(den_.divisor()) +
-            static_cast<std::uint64_t>(v - q * den_.divisor());
-    const std::uint64_t rest = num_.quotient(store);
-    const std::uint64_t popped = store - rest * static_cast<std::uint64_t>(num_.divisor());
-    store = rest;
-    return q * num_.divisor() + static_cast<std::int64_t>(popped);
-  }
-
-  // The inverse of multiply_by_gamma.
-  std::int64_t divide_by_gamma(std::int64_t v, std::uint64_t& store) const {
-    const std::int64_t q = num_.floor_quotient(v);
-    store = store * static_cast<std::uint64_t>(num_.divisor()) +
-            static_cast<std::uint64_t>(v - q * num_.divisor());
-    const std::uint64_t rest = den_.quotient(store);
-    const std::uint64_t popped = store - rest * static_cast<std::uint64_t>(den_.divisor());
-    store = rest;
-    return q * den_.divisor() + static_cast<std::int64_t>(popped);
-  }
-
-  // Runs fn(i, f[i]) over the elements of f (converted to double), which must match the state.
+  // fn(const T* data) on a block output, which must match the state.
   template <typename Fn>
-  bool for_each_f(const Tensor& f, Fn&& fn) const {
-    check_argument(f.shape() == shape_ && f.dtype() == dtype_ && f.device().is_cpu(),
-                   "MomentumSequential: a block returned ", f.shape(), " ", dtype_name(f.dtype()),
-                   " for a state of ", shape_, " ", dtype_name(dtype_));
-    const Tensor values = f.contiguous();
+  bool for_block_output(const Tensor& out, Fn&& fn) const {
+    check_argument(out.shape() == shape_ && out.dtype() == dtype_ && out.device().is_cpu(),
+                   "MomentumSequential: a block returned ", out.shape(), " ",
+                   dtype_name(out.dtype()), " for a state of ", shape_, " ", dtype_name(dtype_));
+    const Tensor values = out.contiguous();
     return dispatch_floating(dtype_, "MomentumSequential", [&]<typename T>() {
-      const T* in = values.data<T>();
-      return for_each_index(numel(),
-                            [&](std::int64_t i) { return fn(i, static_cast<double>(in[i])); });
+      return fn.template operator()<T>(values.data<T>());
     });
   }
 
   Tensor to_floating(const Tensor& fixed) const {
     Tensor out = Tensor::empty(shape_, dtype_);
-    const std::int64_t* in = fixed.data<std::int64_t>();
+    const double* in = fixed.data<double>();
+    const std::int64_t n = numel();
     dispatch_floating(dtype_, "MomentumSequential", [&]<typename T>() {
       T* o = out.data<T>();
-      for_each_index(numel(), [&](std::int64_t i) {
-        o[i] = static_cast<T>(static_cast<double>(in[i]) * kInverseScale);
-        return true;
-      });
+#pragma omp parallel for simd schedule(static) if (n >= kParallelGrain)
+      for (std::int64_t i = 0; i < n; ++i) o[i] = static_cast<T>(in[i] * kInverseScale);
     });
     return out;
   }
@@ -239,7 +250,7 @@ class ExactState final : public MomentumState {
   static void check_range(bool ok, const std::string& where) {
     if (!ok) {
       throw std::runtime_error("MomentumSequential: " + where +
-                               " gave a value that is not finite or reaches 2^21 in magnitude, "
+                               " gave a value that is not finite or reaches 2^15 in magnitude, "
                                "beyond exact arithmetic's range (has training diverged?)");
     }
   }
@@ -247,10 +258,9 @@ class ExactState final : public MomentumState {
   DType dtype_;
   Shape shape_;
   Tensor x_, v_, store_;
-  Divider num_, den_;
-  double one_minus_gamma_;
-  std::uint64_t bound_ = 0;  // every element of store_ is at most this
-  std::int64_t steps_ = 0;   // blocks advanced and not rewound
+  ExactConstants constants_;
+  double bound_ = 0;        // every element of store_ is at most this
+  std::int64_t steps_ = 0;  // blocks advanced and not rewound
   std::vector<Spilled> spilled_;
 };
 
@@ -280,10 +290,12 @@ MomentumFraction momentum_fraction(double gamma) {
 }
 
 std::unique_ptr<MomentumState> make_momentum_state(const Tensor& x, MomentumFraction gamma,
-                                                   MomentumArithmetic arithmetic) {
+                                                   MomentumArithmetic arithmetic, bool residual) {
   check_floating("MomentumSequential", x);
-  if (arithmetic == MomentumArithmetic::Float) return std::make_unique<FloatState>(x, gamma);
-  return std::make_unique<ExactState>(x, gamma);
+  if (arithmetic == MomentumArithmetic::Float) {
+    return std::make_unique<FloatState>(x, gamma, residual);
+  }
+  return std::make_unique<ExactState>(x, gamma, residual);
 }
 
 }  // namespace ortho::nn

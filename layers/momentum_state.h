@@ -21,7 +21,8 @@ MomentumFraction momentum_fraction(double gamma);
 
 // How the state of a momentum stage is stored between blocks.
 enum class MomentumArithmetic {
-  // x and v in 64-bit fixed point (2^-40 resolution), gamma * v an exactly reversible rational
+  // x and v in fixed point (integer multiples of 2^-36, held exactly in doubles so the loops
+  // vectorize), gamma * v an exactly reversible rational
   // multiply whose lost remainders go to a per-element bit store (Maclaurin, Duvenaud & Adams,
   // ICML 2015, Section 3.1, as the momentumnet package does for v): the inverse recovers every
   // x_n and v_n bit for bit, whatever the depth, as long as f_n recomputes the same values.
@@ -44,19 +45,23 @@ class MomentumState {
   virtual Tensor position() const = 0;
   // v_n as a new tensor of the stage input's dtype.
   virtual Tensor velocity() const = 0;
-  // One forward step with f = f_n(x_n), a tensor like position().
-  virtual void advance(const Tensor& f) = 0;
+  // One forward step with block n's output `out` (a tensor like position()): f_n(x_n) = out,
+  // or out - x_n for a residual state.
+  virtual void advance(const Tensor& out) = 0;
   // The first half of an inverse step: x_n = x_{n+1} - v_{n+1}. position() is then the input
   // at which f_n is recomputed.
   virtual void rewind_position() = 0;
-  // The second half: v_n = (v_{n+1} - (1 - gamma) f) / gamma, with f = f_n(x_n) recomputed.
-  virtual void rewind_velocity(const Tensor& f) = 0;
+  // The second half: v_n = (v_{n+1} - (1 - gamma) f_n(x_n)) / gamma, with `out` block n's
+  // output recomputed at position().
+  virtual void rewind_velocity(const Tensor& out) = 0;
 };
 
-// The state x_0 = x, v_0 = 0 (the reference package's default initial velocity). Exact
-// arithmetic runs on CPU and throws std::runtime_error when a value reaches 2^21 in magnitude
-// or is not finite (a diverging network), naming the block.
+// The state x_0 = x, v_0 = 0 (the reference package's default initial velocity). `residual`:
+// the blocks already add their input, f_n(x) = block_n(x) - x. Exact arithmetic runs on CPU and
+// throws std::runtime_error when a value reaches 2^15 in magnitude or is not finite (a
+// diverging network), naming the block.
 std::unique_ptr<MomentumState> make_momentum_state(const Tensor& x, MomentumFraction gamma,
-                                                   MomentumArithmetic arithmetic);
+                                                   MomentumArithmetic arithmetic,
+                                                   bool residual = false);
 
 }  // namespace ortho::nn
