@@ -14,5 +14,11 @@ TEST(Umbrella, TensorAndAutogradTogether) {
   EXPECT_EQ(x.grad().to_vector<double>(), (std::vector<double>{6, 6, 6, 6}));
 }
 
+TEST(Umbrella, LayersAndModels) {
+  Generator gen(0);
+  const auto net = nn::momentum_resnet_cifar(8, 10, &gen);
+  EXPECT_EQ(net->forward(autograd::Variable(Tensor::zeros({2, 3, 8, 8}))).shape(), (Shape{2, 10}));
+}
+
 }  // namespace
 }  // namespace ortho

@@ -7,6 +7,7 @@
 #include <map>
 #include <stdexcept>
 
+#include "layers/models/momentum_resnet.h"
 #include "layers/models/resnet_cifar.h"
 #include "optim/adam.h"
 #include "optim/sgd.h"
@@ -42,6 +43,13 @@ std::shared_ptr<nn::Module> make_model(const std::string& name, Generator& gen) 
           {"resnet110", [](Generator& g) { return nn::resnet110(10, &g); }},
           {"resnet1202", [](Generator& g) { return nn::resnet1202(10, &g); }},
           {"resnet18", [](Generator& g) { return nn::resnet18_cifar(10, &g); }},
+          // Momentum ResNets (gamma 0.9, invertible backprop): layers/models/momentum_resnet.h.
+          {"mresnet20", [](Generator& g) { return nn::momentum_resnet_cifar(20, 10, &g); }},
+          {"mresnet32", [](Generator& g) { return nn::momentum_resnet_cifar(32, 10, &g); }},
+          {"mresnet44", [](Generator& g) { return nn::momentum_resnet_cifar(44, 10, &g); }},
+          {"mresnet56", [](Generator& g) { return nn::momentum_resnet_cifar(56, 10, &g); }},
+          {"mresnet110", [](Generator& g) { return nn::momentum_resnet_cifar(110, 10, &g); }},
+          {"mresnet1202", [](Generator& g) { return nn::momentum_resnet_cifar(1202, 10, &g); }},
       };
   const auto it = factories.find(name);
   if (it == factories.end()) throw std::invalid_argument("unknown --model '" + name + "'");

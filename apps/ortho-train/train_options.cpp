@@ -9,8 +9,9 @@
 namespace ortho::apps {
 
 const std::vector<std::string>& model_names() {
-  static const std::vector<std::string> names = {"resnet20",  "resnet32",   "resnet44", "resnet56",
-                                                 "resnet110", "resnet1202", "resnet18"};
+  static const std::vector<std::string> names = {
+      "resnet20",  "resnet32",  "resnet44",  "resnet56",  "resnet110",  "resnet1202", "resnet18",
+      "mresnet20", "mresnet32", "mresnet44", "mresnet56", "mresnet110", "mresnet1202"};
   return names;
 }
 

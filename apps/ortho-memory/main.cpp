@@ -1,0 +1,238 @@
+// ortho-memory: activation memory and step time of one training step of the CIFAR ResNets and
+// their momentum forms (MomentumSequential stages with invertible backprop) against depth.
+//
+// Each (model, depth) runs in a fresh child process (this program with the hidden --measure
+// flag), so its allocator peak and peak RSS are its own. Output: one JSON line per
+// configuration on stdout {"model": "resnet"|"momentum", "depth", "batch",
+// "peak_activation_bytes", "peak_rss_bytes", "ms_per_step", ...}; a table on stderr; and in
+// --out: memory.csv and memory.svg (memory and step time against depth for both models).
+#include <algorithm>
+#include <cstdint>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "apps/common/atomic_file.h"
+#include "apps/common/blas_kernels.h"
+#include "apps/common/csv.h"
+#include "apps/common/flags.h"
+#include "apps/common/json_lines.h"
+#include "apps/common/progress.h"
+#include "apps/common/svg_plot.h"
+#include "apps/ortho-memory/child_process.h"
+#include "apps/ortho-memory/measure.h"
+
+namespace ortho::apps {
+namespace {
+
+const std::vector<std::string> kModels = {"resnet", "momentum"};
+constexpr double kMiB = 1024.0 * 1024.0;
+
+struct Options {
+  std::vector<std::int64_t> depths = {20, 32, 56, 110};
+  MemoryConfig config;
+  std::string out = "out/memory";
+  std::string device = "cpu";
+  std::string measure;  // hidden: measure this model in this process (the child's mode)
+};
+
+void check_options(const Options& opts) {
+  if (opts.device != "cpu") {
+    throw std::invalid_argument("--device " + opts.device +
+                                ": this build measures on cpu only (no CUDA backend yet)");
+  }
+  for (std::int64_t depth : opts.depths) {
+    if (depth < 8 || (depth - 2) % 6 != 0) {
+      throw std::invalid_argument("--depths: " + std::to_string(depth) +
+                                  " is not 6n + 2 (20, 32, 44, 56, 110, 218, 434, 1202)");
+    }
+  }
+}
+
+// MemAvailable from /proc/meminfo in bytes; 0 when unknown.
+double available_memory_bytes() {
+  std::ifstream meminfo("/proc/meminfo");
+  std::string key;
+  double kib = 0;
+  std::string unit;
+  while (meminfo >> key >> kib >> unit) {
+    if (key == "MemAvailable:") return kib * 1024.0;
+  }
+  return 0;
+}
+
+std::vector<std::string> child_args(const MemoryConfig& c) {
+  return {"--measure", c.model,
+          "--depths",  std::to_string(c.depth),
+          "--batch",   std::to_string(c.batch),
+          "--gamma",   std::to_string(c.gamma),
+          "--threads", std::to_string(c.threads),
+          "--repeats", std::to_string(c.repeats)};
+}
+
+// The last JSON line a child printed.
+nlohmann::json parse_child(const ChildResult& child, const MemoryConfig& c) {
+  const std::string where = c.model + " depth " + std::to_string(c.depth);
+  if (child.exit_status != 0) {
+    throw std::runtime_error(where + " failed with status " + std::to_string(child.exit_status) +
+                             (child.exit_status == 137 ? " (killed: out of memory?)" : ""));
+  }
+  std::istringstream lines(child.stdout_text);
+  std::string line, last;
+  while (std::getline(lines, line)) {
+    if (!line.empty()) last = line;
+  }
+  return nlohmann::json::parse(last);
+}
+
+using Results = std::map<std::string, std::map<std::int64_t, nlohmann::json>>;
+
+std::string table(const Results& results, const std::vector<std::int64_t>& depths) {
+  std::string text =
+      "depth  act MiB resnet  act MiB momentum  ratio  RSS MiB resnet  RSS MiB momentum"
+      "  ms resnet  ms momentum  time ratio\n";
+  const auto get = [&](const std::string& model, std::int64_t depth, const char* key) {
+    const auto m = results.find(model);
+    if (m == results.end() || !m->second.count(depth)) return -1.0;
+    return m->second.at(depth).at(key).get<double>();
+  };
+  for (std::int64_t d : depths) {
+    const double ar = get("resnet", d, "peak_activation_bytes"),
+                 am = get("momentum", d, "peak_activation_bytes");
+    const double tr = get("resnet", d, "ms_per_step"), tm = get("momentum", d, "ms_per_step");
+    char row[256];
+    std::snprintf(row, sizeof row,
+                  "%5lld  %14.1f  %16.1f  %5.2f  %14.1f  %16.1f  %9.1f  %11.1f  %10.2f\n",
+                  static_cast<long long>(d), ar / kMiB, am / kMiB, ar / am,
+                  get("resnet", d, "peak_rss_bytes") / kMiB,
+                  get("momentum", d, "peak_rss_bytes") / kMiB, tr, tm, tm / tr);
+    text += row;
+  }
+  return text + "(-1: not measured)\n";
+}
+
+void write_outputs(const Options& opts, const Results& results) {
+  CsvTable csv(
+      {"model", "depth", "batch", "peak_activation_bytes", "peak_rss_bytes", "ms_per_step"});
+  PlotPanel memory{
+      "Peak activation memory, batch " + std::to_string(opts.config.batch), "depth", "MiB", {}, 1};
+  PlotPanel time{"Training step time", "depth", "ms", {}, 1};
+  for (const auto& [model, by_depth] : results) {
+    PlotSeries mem{model == "resnet" ? "ResNet" : "Momentum ResNet", {}, {}}, ms = mem;
+    for (const auto& [depth, r] : by_depth) {
+      csv.add_row({model, std::to_string(depth), std::to_string(r.at("batch").get<int>()),
+                   std::to_string(r.at("peak_activation_bytes").get<std::int64_t>()),
+                   std::to_string(r.at("peak_rss_bytes").get<std::int64_t>()),
+                   csv_number(r.at("ms_per_step").get<double>())});
+      mem.x.push_back(static_cast<double>(depth));
+      mem.y.push_back(r.at("peak_activation_bytes").get<double>() / kMiB);
+      ms.x.push_back(static_cast<double>(depth));
+      ms.y.push_back(r.at("ms_per_step").get<double>());
+    }
+    memory.series.push_back(mem);
+    time.series.push_back(ms);
+  }
+  write_file_atomically(opts.out + "/memory.csv", csv.str());
+  write_file_atomically(opts.out + "/memory.svg", render_svg_plot({memory, time}));
+}
+
+// Skips a configuration whose peak RSS, extrapolated linearly in depth from the deepest one of
+// the same model measured so far, would not fit in the memory available now.
+bool fits_in_memory(const Results& results, const MemoryConfig& c) {
+  const auto m = results.find(c.model);
+  const double available = available_memory_bytes();
+  if (m == results.end() || m->second.empty() || available <= 0) return true;
+  const auto& [depth, r] = *m->second.rbegin();
+  const double predicted = r.at("peak_rss_bytes").get<double>() * c.depth / depth;
+  if (predicted < 0.9 * available) return true;
+  print_error("ortho-memory",
+              c.model + " depth " + std::to_string(c.depth) + " skipped: about " +
+                  std::to_string(static_cast<long long>(predicted / kMiB)) + " MiB needed, " +
+                  std::to_string(static_cast<long long>(available / kMiB)) + " MiB available");
+  return false;
+}
+
+int run_all(const Options& opts) {
+  std::error_code error;
+  std::filesystem::create_directories(opts.out, error);
+  if (error)
+    throw std::invalid_argument("cannot create --out " + opts.out + ": " + error.message());
+  Results results;
+  ProgressBar progress("ortho-memory",
+                       static_cast<std::int64_t>(opts.depths.size() * kModels.size()), "run");
+  int status = 0;
+  for (std::int64_t depth : opts.depths) {
+    for (const std::string& model : kModels) {
+      MemoryConfig c = opts.config;
+      c.model = model;
+      c.depth = depth;
+      progress.advance();
+      if (!fits_in_memory(results, c)) continue;
+      try {
+        const nlohmann::json r = parse_child(run_self(child_args(c)), c);
+        results[model][depth] = r;
+        progress.clear();
+        emit_json_line(r);
+        write_outputs(opts, results);
+      } catch (const std::exception& e) {
+        progress.clear();
+        print_error("ortho-memory", e.what());
+        status = 1;
+      }
+    }
+  }
+  progress.finish();
+  std::cerr << table(results, opts.depths);
+  return status;
+}
+
+int run(int argc, char** argv) {
+  Options opts;
+  CLI::App app(
+      "Peak activation memory (allocator stats), peak RSS and step time of one training step "
+      "of the CIFAR ResNets and their momentum forms, against depth; one fresh process each.",
+      "ortho-memory");
+  app.add_option("--depths", opts.depths, "comma-separated depths 6n + 2")
+      ->delimiter(',')
+      ->capture_default_str();
+  app.add_option("--batch", opts.config.batch, "images per training step")
+      ->check(CLI::Range(2, 1 << 16))
+      ->capture_default_str();
+  app.add_option("--gamma", opts.config.gamma, "momentum term of the momentum ResNets")
+      ->check(CLI::Range(1e-4, 0.9999))
+      ->capture_default_str();
+  add_threads_flag(app, opts.config.threads);
+  app.add_option("--repeats", opts.config.repeats, "timed steps (the median is reported)")
+      ->check(CLI::Range(1, 1000))
+      ->capture_default_str();
+  app.add_option("--out", opts.out, "directory for memory.csv and memory.svg")
+      ->capture_default_str();
+  app.add_option("--device", opts.device, "cpu (cuda later)")->capture_default_str();
+  app.add_option("--measure", opts.measure, "measure one model in this process")
+      ->check(CLI::IsMember(kModels))
+      ->group("");
+  if (const std::optional<int> status = parse_flags(app, argc, argv)) return *status;
+  check_options(opts);
+  if (!opts.measure.empty()) {
+    MemoryConfig c = opts.config;
+    c.model = opts.measure;
+    c.depth = opts.depths.front();
+    emit_json_line(measure_training_step(c));
+    return 0;
+  }
+  return run_all(opts);
+}
+
+}  // namespace
+}  // namespace ortho::apps
+
+int main(int argc, char** argv) {
+  ortho::apps::restart_with_fast_blas_kernels(argv);
+  return ortho::apps::run_app("ortho-memory", [&] { return ortho::apps::run(argc, argv); });
+}

@@ -1,0 +1,30 @@
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+
+namespace ortho::apps {
+
+// One configuration of ortho-memory: a CIFAR ResNet ("resnet") or its momentum form
+// ("momentum", MomentumSequential stages with invertible backprop) of `depth`, trained on one
+// random batch of `batch` 32x32 images.
+struct MemoryConfig {
+  std::string model = "resnet";
+  std::int64_t depth = 20;
+  std::int64_t batch = 128;
+  double gamma = 0.9;
+  int threads = 2;
+  int repeats = 3;
+};
+
+// Runs one untimed training step (forward, cross-entropy, backward, SGD update: it allocates
+// gradients and optimizer state), then `repeats` timed ones, each after reset_peak_memory().
+// Returns {"model", "depth", "batch", "peak_activation_bytes" (the most the allocator held
+// during a step above what it held before it: activations, transient gradients and
+// workspaces), "peak_rss_bytes" (the process's peak resident set, a cross-check),
+// "ms_per_step" (median), "gamma", "threads", "parameters", "device"}.
+// std::invalid_argument for an unknown model or a depth that is not 6n + 2.
+nlohmann::json measure_training_step(const MemoryConfig& config);
+
+}  // namespace ortho::apps
