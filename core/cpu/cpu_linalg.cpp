@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <limits>
 #include <new>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -112,6 +113,20 @@ bool parallel_over_batch(std::int64_t batch, std::int64_t elements) {
   throw std::runtime_error(error_message(op, ": ", positive, where));
 }
 
+// Runs the calling thread's BLAS/LAPACK calls on that thread alone while alive: OpenBLAS built
+// on OpenMP sizes its teams by omp_get_max_threads(), and on a small matrix the fork/join of
+// every BLAS call inside a factorization costs more than the flops (10x on a busy machine).
+class SerialBlasScope {
+ public:
+  SerialBlasScope() : saved_(omp_get_max_threads()) { omp_set_num_threads(1); }
+  ~SerialBlasScope() { omp_set_num_threads(saved_); }
+  SerialBlasScope(const SerialBlasScope&) = delete;
+  SerialBlasScope& operator=(const SerialBlasScope&) = delete;
+
+ private:
+  int saved_;
+};
+
 // Runs `fn(i)` (returning a LAPACK info) for every matrix of the batch. Exceptions may not
 // cross an OpenMP region, so each matrix records its status and the first failure is thrown
 // after the loop through `describe(info)`.
@@ -119,6 +134,8 @@ template <typename Fn, typename Describe>
 void for_each_matrix(const char* op, std::int64_t batch, std::int64_t elements, Fn&& fn,
                      Describe&& describe) {
   std::vector<lapack_int> info(static_cast<std::size_t>(batch), 0);
+  std::optional<SerialBlasScope> serial;
+  if (batch == 1 && elements <= kSmallMatrixElements) serial.emplace();
 #pragma omp parallel for schedule(dynamic) if (parallel_over_batch(batch, elements))
   for (std::int64_t i = 0; i < batch; ++i) {
     try {
