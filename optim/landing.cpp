@@ -40,31 +40,31 @@ void validate_landing_options(const std::string& name, const Hyperparameters& o)
 
 // The learning rate of each matrix of the batch, as a (..., 1, 1) tensor: lr, capped by the
 // safe step when it is on.
-Tensor step_sizes(const Tensor& x, const Tensor& field, const Hyperparameters& o) {
+Tensor step_sizes(const LandingDirection& direction, const Hyperparameters& o) {
+  const Tensor& field = direction.field;
   Shape per_matrix = field.shape();
   per_matrix[per_matrix.rank() - 1] = 1;
   per_matrix[per_matrix.rank() - 2] = 1;
   const double lr = o.at("lr");
-  if (o.at("safe_step") == 0.0) return Tensor::full(per_matrix, lr, x.dtype(), x.device());
-  const std::vector<double> distances =
-      distance_to_manifold(x).to(DType::Float64).to_vector<double>();
+  if (o.at("safe_step") == 0.0) {
+    return Tensor::full(per_matrix, lr, field.dtype(), field.device());
+  }
+  const std::vector<double> distances = direction.distance.to(DType::Float64).to_vector<double>();
   const std::vector<double> norms =
       sqrt(sum(square(field), {-2, -1})).to(DType::Float64).to_vector<double>();
   std::vector<double> eta(distances.size());
   for (std::size_t i = 0; i < eta.size(); ++i) {
     eta[i] = std::min(lr, safe_step_size(distances[i], norms[i], o.at("lambda"), o.at("epsilon")));
   }
-  return Tensor::from_vector(eta, per_matrix).to(x.dtype()).to(x.device());
+  return Tensor::from_vector(eta, per_matrix).to(field.dtype()).to(field.device());
 }
 
 // X <- X - eta * Lambda(X) for a manifold parameter whose direction D (in place of the
 // gradient in Lambda) is given in the tall view.
 void landing_tall_update(const nn::Parameter& param, const Tensor& d, const Hyperparameters& o) {
-  const Tensor x = manifold_matrix(param.value(), param.manifold());
-  const Tensor field = landing_field(x, d, o.at("lambda"));
-  Tensor moved = sub(x, mul(field, step_sizes(x, field, o)));
-  Tensor target = x;
-  target.copy_(moved);
+  Tensor x = manifold_matrix(param.value(), param.manifold());
+  const LandingDirection direction = landing_direction(x, d, o.at("lambda"));
+  x.copy_(sub(x, mul(direction.field, step_sizes(direction, o))));
 }
 
 // The same with a direction in the parameter's shape.

@@ -56,8 +56,13 @@ Tensor half_projected(const Tensor& x, const Tensor& z) {
 
 // exp(A) X or the Cayley transform of A applied to X, with A formed as an n x n matrix.
 Tensor retract_dense(Retraction retraction, const Tensor& x, const Tensor& z) {
-  const Tensor pz = half_projected(x, z);
-  const Tensor a = sub(matmul(pz, transposed(x)), matmul(x, transposed(pz)));
+  Tensor a;
+  if (x.size(-1) == x.size(-2)) {
+    a = skew(matmul(z, transposed(x)));  // on O(p), P Z X^T - X Z^T P = skew(Z X^T)
+  } else {
+    const Tensor pz = half_projected(x, z);
+    a = sub(matmul(pz, transposed(x)), matmul(x, transposed(pz)));
+  }
   if (retraction == Retraction::Exp) return matmul(expm(a), x);
   const Tensor eye = identity_like(x.size(-2), x);
   return solve(sub(eye, mul(a, 0.5)), add(x, mul(matmul(a, x), 0.5)));
@@ -152,19 +157,24 @@ Tensor normal_field(const Tensor& x, double lambda) {
 }
 
 Tensor landing_field(const Tensor& x, const Tensor& g, double lambda) {
+  return landing_direction(x, g, lambda).field;
+}
+
+LandingDirection landing_direction(const Tensor& x, const Tensor& g, double lambda) {
   check_tall("landing_field", x);
   check_same_shape("landing_field", x, g);
   const std::int64_t n = x.size(-2), p = x.size(-1);
-  // (skew(G X^T) + lambda (X X^T - I)) X costs 3 n^2 p, the factored form 4 n p^2.
+  // (skew(G X^T) + lambda (X X^T - I)) X costs 3 n^2 p, the factored form 4 n p^2; for
+  // square X, ||X X^T - I|| = ||X^T X - I||.
   if (3 * n < 4 * p) {
     const Tensor outer = sub(matmul(x, transposed(x)), identity_like(n, x));
-    return matmul(add(skew(matmul(g, transposed(x))), mul(outer, lambda)), x);
+    return {matmul(add(skew(matmul(g, transposed(x))), mul(outer, lambda)), x), frobenius(outer)};
   }
   // G (X^T X / 2) - X ((G^T X) / 2 - lambda (X^T X - I)): two products after the two Grams.
   const Tensor xtx = matmul(transposed(x), x);
   const Tensor residual = sub(xtx, identity_like(p, x));
   const Tensor inner = sub(mul(matmul(transposed(g), x), 0.5), mul(residual, lambda));
-  return sub(matmul(g, mul(xtx, 0.5)), matmul(x, inner));
+  return {sub(matmul(g, mul(xtx, 0.5)), matmul(x, inner)), frobenius(residual)};
 }
 
 double safe_step_size(double distance, double field_norm, double lambda, double epsilon) {

@@ -46,6 +46,13 @@ Tensor normal_field(const Tensor& x, double lambda);
 // the critical points of f on the manifold.
 Tensor landing_field(const Tensor& x, const Tensor& g, double lambda);
 
+// The landing field and, from the same Gram matrix, the distance to the manifold of each
+// matrix (shape (...)): what a landing step with the safe step size needs.
+struct LandingDirection {
+  Tensor field, distance;
+};
+LandingDirection landing_direction(const Tensor& x, const Tensor& g, double lambda);
+
 // The largest step eta with which X - eta * Lambda(X) stays within distance `epsilon` of the
 // manifold, given the current distance d and ||Lambda(X)||_F = field_norm (the safe step of
 // Ablin & Peyré 2022 and Ablin et al. 2023). From
