@@ -8,21 +8,28 @@
 //   - optimization: SGD with momentum 0.9 (no Nesterov), weight decay on all parameters, cross-
 //     entropy loss; the learning rate follows a cosine from --lr to 0, stepped every iteration
 //     over epochs * iterations_per_epoch (after --warmup-epochs of linear warm-up).
+//   - orthogonal weights: --orthogonal conv|all swaps the convolutions (and the classifier) for
+//     OrthogonalConv2d / OrthogonalLinear, kept on their Stiefel manifold by --optimizer
+//     landing, landing-adam or rsgd-<retraction> (plain SGD/Adam treat them as free matrices).
 //   - evaluation: after every epoch, on the whole test set in eval mode, batches of 500.
 //
 // Output: a progress bar on stderr (terminal only); one JSON line per epoch on stdout
 //   {"epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy", "lr", "wall_s",
 //    "epoch_s", "images_per_s"}   (accuracies are fractions, wall_s counts the whole run)
-// then {"final": true, "test_accuracy", "epochs", "wall_s", "peak_bytes", ...}; and in --out:
+// then {"final": true, "test_accuracy", "epochs", "wall_s", "peak_bytes", ...}, with
+// "manifold_distances" (||X^T X - I||_F of each orthogonal weight) and "max_manifold_distance"
+// when --orthogonal made some; and in --out:
 // metrics.jsonl, metrics.csv, curves.svg and checkpoint.safetensors (model, optimizer,
 // scheduler, generator, epoch and metric history), all rewritten atomically after every epoch.
 // --resume continues from that checkpoint and gives the same per-epoch losses as an
 // uninterrupted run: every random draw is a function of (seed, epoch) or checkpointed (resume
 // with the same --threads too: BLAS may round differently on another thread count).
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -41,9 +48,12 @@
 #include "apps/ortho-train/train_options.h"
 #include "core/allocator.h"
 #include "core/device.h"
+#include "core/ops/reduce.h"
 #include "core/parallel.h"
 #include "core/random.h"
 #include "layers/loss.h"
+#include "layers/orthogonal.h"
+#include "optim/manifold.h"
 
 namespace ortho::apps {
 namespace {
@@ -107,6 +117,7 @@ Run build_run(const TrainOptions& options) {
       make_test_loader(load_split(options.data_dir, data::Cifar10::Split::Test), options));
   Generator init(options.seed);
   run.model = make_model(options.model, init);
+  nn::make_orthogonal(*run.model, nn::parse_orthogonal_layers(options.orthogonal), &init);
   run.optimizer = make_optimizer(options, run.model->parameters());
   run.scheduler = std::make_unique<optim::LRScheduler>(
       *run.optimizer, make_schedule(options, run.train_loader->num_batches()));
@@ -213,24 +224,49 @@ void save_progress(const Run& run) {
   write_metrics_files(run.options.out_dir, run.history);
 }
 
+// ||X^T X - I||_F of every Stiefel/Orthogonal weight (tall view), by parameter name.
+std::map<std::string, double> manifold_distances(const nn::Module& model) {
+  std::map<std::string, double> distances;
+  for (const auto& [name, p] : model.named_parameters()) {
+    if (p.manifold() == nn::Manifold::Euclidean) continue;
+    const Tensor d = optim::distance_to_manifold(optim::manifold_matrix(p.value(), p.manifold()));
+    distances[name] = amax(d).to(DType::Float64).item<double>();
+  }
+  return distances;
+}
+
 void report_final(const Run& run) {
   const EpochRecord last = run.history.back();
   const std::int64_t peak = memory_stats().peak_bytes;
-  emit_json_line({{"final", true},
-                  {"model", run.options.model},
-                  {"test_accuracy", last.test_accuracy},
-                  {"test_loss", last.test_loss},
-                  {"train_loss", last.train_loss},
-                  {"epochs", run.epochs_done()},
-                  {"wall_s", last.wall_s},
-                  {"peak_bytes", peak},
-                  {"out", run.options.out_dir}});
+  nlohmann::json line = {{"final", true},
+                         {"model", run.options.model},
+                         {"test_accuracy", last.test_accuracy},
+                         {"test_loss", last.test_loss},
+                         {"train_loss", last.train_loss},
+                         {"epochs", run.epochs_done()},
+                         {"wall_s", last.wall_s},
+                         {"peak_bytes", peak},
+                         {"out", run.options.out_dir}};
+  const std::map<std::string, double> distances = manifold_distances(*run.model);
+  if (!distances.empty()) {
+    line["manifold_distances"] = distances;
+    line["max_manifold_distance"] =
+        std::max_element(distances.begin(), distances.end(), [](const auto& a, const auto& b) {
+          return a.second < b.second;
+        })->second;
+  }
+  emit_json_line(line);
   char text[160];
   std::snprintf(text, sizeof(text),
                 "final test accuracy %.2f%% after %lld epochs, peak memory %.1f MiB",
                 100.0 * last.test_accuracy, static_cast<long long>(run.epochs_done()),
                 static_cast<double>(peak) / (1024.0 * 1024.0));
   std::cerr << kProgram << ": " << text << " (" << run.options.out_dir << ")\n";
+  if (line.contains("max_manifold_distance")) {
+    std::cerr << kProgram << ": " << distances.size()
+              << " orthogonal weights, largest distance to their manifold "
+              << line["max_manifold_distance"].get<double>() << "\n";
+  }
 }
 
 int run(int argc, char** argv) {

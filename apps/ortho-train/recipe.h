@@ -17,7 +17,8 @@ namespace ortho::apps {
 // The network --model names, initialized from `gen`.
 std::shared_ptr<nn::Module> make_model(const std::string& name, Generator& gen);
 
-// SGD (momentum, no Nesterov), Adam or AdamW over all parameters with --weight-decay.
+// The --optimizer over all parameters with --lr, --weight-decay (and --momentum for SGD,
+// Landing and RiemannianSGD; --landing-lambda and --safe-step for the landing ones).
 std::unique_ptr<optim::Optimizer> make_optimizer(const TrainOptions& options,
                                                  const std::vector<nn::Parameter>& params);
 

@@ -15,7 +15,30 @@ const std::vector<std::string>& model_names() {
   return names;
 }
 
+const std::vector<std::string>& optimizer_names() {
+  static const std::vector<std::string> names = {"sgd",         "adam",         "adamw",
+                                                 "landing",     "landing-adam", "rsgd-exp",
+                                                 "rsgd-cayley", "rsgd-qr",      "rsgd-polar"};
+  return names;
+}
+
 namespace {
+
+void add_orthogonal_flags(CLI::App& app, TrainOptions& o) {
+  app.add_option("--orthogonal", o.orthogonal,
+                 "layers with orthogonal (Stiefel) weights: none, conv (every convolution) or "
+                 "all (and the classifier)")
+      ->check(CLI::IsMember({"none", "conv", "all"}))
+      ->capture_default_str();
+  app.add_option("--landing-lambda", o.landing_lambda,
+                 "landing optimizers: attraction lambda to the manifold")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_option("--safe-step", o.safe_step,
+                 "landing optimizers: cap each step so the distance to the manifold stays "
+                 "under 0.5 (true or false)")
+      ->capture_default_str();
+}
 
 void add_recipe_flags(CLI::App& app, TrainOptions& o) {
   app.add_option("--epochs", o.epochs, "training epochs")
@@ -40,8 +63,11 @@ void add_recipe_flags(CLI::App& app, TrainOptions& o) {
                  "linear warm-up before the schedule (not with onecycle, which has its own)")
       ->check(CLI::Range(0.0, 100000.0))
       ->capture_default_str();
-  app.add_option("--optimizer", o.optimizer, "sgd, adam or adamw")
-      ->check(CLI::IsMember({"sgd", "adam", "adamw"}))
+  app.add_option("--optimizer", o.optimizer,
+                 "sgd, adam, adamw; landing, landing-adam (landing on orthogonal weights, SGD / "
+                 "Adam on the others); rsgd-exp, rsgd-cayley, rsgd-qr, rsgd-polar (Riemannian "
+                 "SGD with that retraction, SGD on the others)")
+      ->check(CLI::IsMember(optimizer_names()))
       ->capture_default_str();
   app.add_option("--weight-decay", o.weight_decay, "weight decay on all parameters")
       ->check(CLI::Range(0.0, 1.0))
@@ -78,6 +104,7 @@ void add_run_flags(CLI::App& app, TrainOptions& o) {
 void add_train_flags(CLI::App& app, TrainOptions& options) {
   add_run_flags(app, options);
   add_recipe_flags(app, options);
+  add_orthogonal_flags(app, options);
 }
 
 void finish_options(TrainOptions& options) {
@@ -110,6 +137,9 @@ nlohmann::json trajectory_config(const TrainOptions& o, std::int64_t train_sampl
           {"label_smoothing", o.label_smoothing},
           {"seed", o.seed},
           {"subset", o.subset},
+          {"orthogonal", o.orthogonal},
+          {"landing_lambda", o.landing_lambda},
+          {"safe_step", o.safe_step},
           {"train_samples", train_samples}};
 }
 

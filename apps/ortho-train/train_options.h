@@ -27,7 +27,14 @@ struct TrainOptions {
   std::string out_dir;  // empty: out/<model>-seed<seed>
   bool resume = false;
   int workers = 2;
+  std::string orthogonal = "none";  // none, conv or all: layers made orthogonal
+  double landing_lambda = 1.0;
+  bool safe_step = true;
 };
+
+// The --optimizer names: Euclidean ones, then those that keep orthogonal weights on their
+// manifold.
+const std::vector<std::string>& optimizer_names();
 
 // The model names --model accepts.
 const std::vector<std::string>& model_names();
