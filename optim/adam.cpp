@@ -141,13 +141,10 @@ void adam_update(Tensor& p, const Tensor& g, ParamState& state, const Hyperparam
 }
 
 void Adam::step() {
-  for (ParamGroup& group : mutable_groups()) {
-    for (nn::Parameter& param : group.params) {
-      if (!param.grad().defined()) continue;
-      Tensor p = param.value();
-      adam_update(p, param.grad(), state_for(param), group.options, decoupled_);
-    }
-  }
+  for_each_update([this](nn::Parameter& param, ParamState& state, const Hyperparameters& o) {
+    Tensor p = param.value();
+    adam_update(p, param.grad(), state, o, decoupled_);
+  });
 }
 
 AdamW::AdamW(std::vector<nn::Parameter> params, AdamWOptions options)

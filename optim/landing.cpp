@@ -145,31 +145,26 @@ void Landing::validate_options(const Hyperparameters& o) const {
 }
 
 void Landing::step() {
-  for (ParamGroup& group : mutable_groups()) {
-    const Hyperparameters& o = group.options;
-    for (nn::Parameter& param : group.params) {
-      if (!param.grad().defined()) continue;
-      ParamState& state = state_for(param);
-      if (!on_manifold(param)) {
-        Tensor p = param.value();
-        sgd_update(p, param.grad(), state, o);
-        continue;
-      }
-      Tensor direction = decayed_gradient(param, o.at("weight_decay"));
-      if (o.at("momentum") != 0.0) {
-        auto it = state.buffers.find("momentum_buffer");
-        if (it == state.buffers.end()) {
-          it = state.buffers.emplace("momentum_buffer", direction.clone()).first;
-        } else {
-          mul_(it->second, o.at("momentum"));
-          add_(it->second, direction);
-        }
-        direction = it->second;
-      }
-      ++state.step;
-      landing_update(param, direction, o);
+  for_each_update([](nn::Parameter& param, ParamState& state, const Hyperparameters& o) {
+    if (!on_manifold(param)) {
+      Tensor p = param.value();
+      sgd_update(p, param.grad(), state, o);
+      return;
     }
-  }
+    Tensor direction = decayed_gradient(param, o.at("weight_decay"));
+    if (o.at("momentum") != 0.0) {
+      auto it = state.buffers.find("momentum_buffer");
+      if (it == state.buffers.end()) {
+        it = state.buffers.emplace("momentum_buffer", direction.clone()).first;
+      } else {
+        mul_(it->second, o.at("momentum"));
+        add_(it->second, direction);
+      }
+      direction = it->second;
+    }
+    ++state.step;
+    landing_update(param, direction, o);
+  });
 }
 
 LandingAdam::LandingAdam(std::vector<nn::Parameter> params, LandingAdamOptions options)
@@ -196,19 +191,14 @@ void LandingAdam::validate_options(const Hyperparameters& o) const {
 }
 
 void LandingAdam::step() {
-  for (ParamGroup& group : mutable_groups()) {
-    const Hyperparameters& o = group.options;
-    for (nn::Parameter& param : group.params) {
-      if (!param.grad().defined()) continue;
-      ParamState& state = state_for(param);
-      if (!on_manifold(param)) {
-        Tensor p = param.value();
-        adam_update(p, param.grad(), state, o, /*decoupled=*/false);
-        continue;
-      }
+  for_each_update([](nn::Parameter& param, ParamState& state, const Hyperparameters& o) {
+    if (on_manifold(param)) {
       landing_tall_update(param, adam_direction(param, state, o), o);
+    } else {
+      Tensor p = param.value();
+      adam_update(p, param.grad(), state, o, /*decoupled=*/false);
     }
-  }
+  });
 }
 
 LandingSAGA::LandingSAGA(std::vector<nn::Parameter> params, std::int64_t num_terms,
@@ -242,33 +232,28 @@ void LandingSAGA::step() {
   check_argument(term_ >= 0,
                  "LandingSAGA: call set_term(i) with the term whose gradient is in "
                  ".grad before each step()");
-  for (std::size_t g = 0; g < num_groups(); ++g) {
-    const Hyperparameters& o = param_group(g).options;
-    for (const nn::Parameter& param : param_group(g).params) {
-      if (!param.grad().defined()) continue;
-      ParamState& state = state_for(param);
-      if (!state.buffers.contains("gradient_table")) {
-        const Tensor& v = param.value();
-        state.buffers.emplace(
-            "gradient_table",
-            Tensor::zeros(buffer_shape("gradient_table", g, param), v.dtype(), v.device()));
-        state.buffers.emplace("gradient_mean", Tensor::zeros(v.shape(), v.dtype(), v.device()));
-      }
-      Tensor stored = state.buffers.at("gradient_table").select(0, term_);
-      Tensor& mean = state.buffers.at("gradient_mean");
-      const Tensor change = sub(param.grad(), stored);
-      const Tensor direction = add(change, mean);
-      add_(mean, change, 1.0 / static_cast<double>(num_terms_));
-      stored.copy_(param.grad());
-      ++state.step;
-      if (on_manifold(param)) {
-        landing_update(param, direction, o);
-      } else {
-        Tensor p = param.value();
-        add_(p, direction, -o.at("lr"));
-      }
+  for_each_update([this](nn::Parameter& param, ParamState& state, const Hyperparameters& o) {
+    if (!state.buffers.contains("gradient_table")) {
+      const Tensor& v = param.value();
+      state.buffers.emplace(
+          "gradient_table",
+          Tensor::zeros(buffer_shape("gradient_table", 0, param), v.dtype(), v.device()));
+      state.buffers.emplace("gradient_mean", Tensor::zeros(v.shape(), v.dtype(), v.device()));
     }
-  }
+    Tensor stored = state.buffers.at("gradient_table").select(0, term_);
+    Tensor& mean = state.buffers.at("gradient_mean");
+    const Tensor change = sub(param.grad(), stored);
+    const Tensor direction = add(change, mean);
+    add_(mean, change, 1.0 / static_cast<double>(num_terms_));
+    stored.copy_(param.grad());
+    ++state.step;
+    if (on_manifold(param)) {
+      landing_update(param, direction, o);
+    } else {
+      Tensor p = param.value();
+      add_(p, direction, -o.at("lr"));
+    }
+  });
   term_ = -1;
 }
 

@@ -157,6 +157,15 @@ Hyperparameters Optimizer::read_group_options(StateDictReader& reader, std::size
   return options;
 }
 
+void Optimizer::for_each_update(
+    const std::function<void(nn::Parameter&, ParamState&, const Hyperparameters&)>& fn) {
+  for (ParamGroup& group : groups_) {
+    for (nn::Parameter& param : group.params) {
+      if (param.grad().defined()) fn(param, state_for(param), group.options);
+    }
+  }
+}
+
 Shape Optimizer::buffer_shape(const std::string&, std::size_t, const nn::Parameter& param) const {
   return param.shape();
 }

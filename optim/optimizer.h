@@ -2,6 +2,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <unordered_map>
@@ -97,7 +98,10 @@ class Optimizer {
   virtual Shape buffer_shape(const std::string& buffer, std::size_t group,
                              const nn::Parameter& param) const;
 
-  std::vector<ParamGroup>& mutable_groups() { return groups_; }
+  // Calls fn(param, its state, its group's options) for every parameter with a gradient,
+  // group by group: the loop of every step().
+  void for_each_update(
+      const std::function<void(nn::Parameter&, ParamState&, const Hyperparameters&)>& fn);
   // The state of `param`, created empty on first use.
   ParamState& state_for(const nn::Parameter& param);
 

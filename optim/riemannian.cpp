@@ -58,27 +58,22 @@ void RiemannianSGD::validate_options(const Hyperparameters& o) const {
 }
 
 void RiemannianSGD::step() {
-  for (ParamGroup& group : mutable_groups()) {
-    const Hyperparameters& o = group.options;
-    for (nn::Parameter& param : group.params) {
-      if (!param.grad().defined()) continue;
-      ParamState& state = state_for(param);
-      if (param.manifold() == nn::Manifold::Euclidean) {
-        Tensor p = param.value();
-        sgd_update(p, param.grad(), state, o);
-        continue;
-      }
-      Tensor x = manifold_matrix(param.value(), param.manifold());
-      Tensor g = manifold_matrix(param.grad().contiguous(), param.manifold());
-      if (o.at("weight_decay") != 0.0) g = add(g, mul(x, o.at("weight_decay")));
-      Tensor direction = project_tangent(x, g);
-      if (o.at("momentum") != 0.0) {
-        direction = momentum_direction(x, direction, state, param, o.at("momentum"));
-      }
-      ++state.step;
-      x.copy_(retract(retraction_option(o), x, mul(direction, -o.at("lr"))));
+  for_each_update([](nn::Parameter& param, ParamState& state, const Hyperparameters& o) {
+    if (param.manifold() == nn::Manifold::Euclidean) {
+      Tensor p = param.value();
+      sgd_update(p, param.grad(), state, o);
+      return;
     }
-  }
+    Tensor x = manifold_matrix(param.value(), param.manifold());
+    Tensor g = manifold_matrix(param.grad().contiguous(), param.manifold());
+    if (o.at("weight_decay") != 0.0) g = add(g, mul(x, o.at("weight_decay")));
+    Tensor direction = project_tangent(x, g);
+    if (o.at("momentum") != 0.0) {
+      direction = momentum_direction(x, direction, state, param, o.at("momentum"));
+    }
+    ++state.step;
+    x.copy_(retract(retraction_option(o), x, mul(direction, -o.at("lr"))));
+  });
 }
 
 }  // namespace ortho::optim

@@ -116,13 +116,10 @@ void sgd_update(Tensor& p, const Tensor& g, ParamState& state, const Hyperparame
 }
 
 void SGD::step() {
-  for (ParamGroup& group : mutable_groups()) {
-    for (nn::Parameter& param : group.params) {
-      if (!param.grad().defined()) continue;
-      Tensor p = param.value();
-      sgd_update(p, param.grad(), state_for(param), group.options);
-    }
-  }
+  for_each_update([](nn::Parameter& param, ParamState& state, const Hyperparameters& o) {
+    Tensor p = param.value();
+    sgd_update(p, param.grad(), state, o);
+  });
 }
 
 }  // namespace ortho::optim
