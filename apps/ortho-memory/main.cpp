@@ -96,7 +96,7 @@ using Results = std::map<std::string, std::map<std::int64_t, nlohmann::json>>;
 std::string table(const Results& results, const std::vector<std::int64_t>& depths) {
   std::string text =
       "depth  act MiB resnet  act MiB momentum  ratio  RSS MiB resnet  RSS MiB momentum"
-      "  ms resnet  ms momentum  time ratio\n";
+      "  ms resnet  ms momentum  time ratio  cpu ratio\n";
   const auto get = [&](const std::string& model, std::int64_t depth, const char* key) {
     const auto m = results.find(model);
     if (m == results.end() || !m->second.count(depth)) return -1.0;
@@ -106,12 +106,14 @@ std::string table(const Results& results, const std::vector<std::int64_t>& depth
     const double ar = get("resnet", d, "peak_activation_bytes"),
                  am = get("momentum", d, "peak_activation_bytes");
     const double tr = get("resnet", d, "ms_per_step"), tm = get("momentum", d, "ms_per_step");
+    const double cr = get("resnet", d, "cpu_ms_per_step"),
+                 cm = get("momentum", d, "cpu_ms_per_step");
     char row[256];
     std::snprintf(row, sizeof row,
-                  "%5lld  %14.1f  %16.1f  %5.2f  %14.1f  %16.1f  %9.1f  %11.1f  %10.2f\n",
+                  "%5lld  %14.1f  %16.1f  %5.2f  %14.1f  %16.1f  %9.1f  %11.1f  %10.2f  %9.2f\n",
                   static_cast<long long>(d), ar / kMiB, am / kMiB, ar / am,
                   get("resnet", d, "peak_rss_bytes") / kMiB,
-                  get("momentum", d, "peak_rss_bytes") / kMiB, tr, tm, tm / tr);
+                  get("momentum", d, "peak_rss_bytes") / kMiB, tr, tm, tm / tr, cm / cr);
     text += row;
   }
   return text + "(-1: not measured)\n";
@@ -129,7 +131,8 @@ void write_outputs(const Options& opts, const Results& results) {
       csv.add_row({model, std::to_string(depth), std::to_string(r.at("batch").get<int>()),
                    std::to_string(r.at("peak_activation_bytes").get<std::int64_t>()),
                    std::to_string(r.at("peak_rss_bytes").get<std::int64_t>()),
-                   csv_number(r.at("ms_per_step").get<double>())});
+                   csv_number(r.at("ms_per_step").get<double>()),
+                   csv_number(r.at("cpu_ms_per_step").get<double>())});
       mem.x.push_back(static_cast<double>(depth));
       mem.y.push_back(r.at("peak_activation_bytes").get<double>() / kMiB);
       ms.x.push_back(static_cast<double>(depth));
