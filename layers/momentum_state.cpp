@@ -4,11 +4,10 @@
 
 #include "layers/momentum_state.h"
 
-#include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <limits>
 #include <stdexcept>
+#include <string>
 #include <vector>
 
 #include "core/dispatch.h"
@@ -58,18 +57,25 @@ inline double rational_multiply(double a, double& store, double den, double inve
   return q * num + (pushed - rest * num);
 }
 
+// x in the stage's dtype: the input the next block sees.
+template <typename T>
+inline T to_position(double x) {
+  return static_cast<T>(x * kInverseScale);
+}
+
 // (1 - gamma) f_n(x_n) in units, rounded: f is the block's output, minus its input (the
 // position, as position() rounds it) for residual blocks.
 template <typename T>
 inline double scaled_step(T out, double x, const ExactConstants& k) {
-  const double position = static_cast<double>(static_cast<T>(x * kInverseScale));
+  const double position = static_cast<double>(to_position<T>(x));
   return std::nearbyint((static_cast<double>(out) - k.residual * position) * k.step_scale);
 }
 
-// One forward step over n elements; false when a value leaves the range.
+// One forward step over n elements, writing the new position too; false when a value leaves
+// the range.
 template <typename T>
 bool advance_elements(std::int64_t n, const T* out, double* x, double* v, double* store,
-                      const ExactConstants k) {
+                      T* position, const ExactConstants k) {
   int bad = 0;
 #pragma omp parallel for simd schedule(static) reduction(| : bad) if (n >= kParallelGrain)
   for (std::int64_t i = 0; i < n; ++i) {
@@ -79,6 +85,7 @@ bool advance_elements(std::int64_t n, const T* out, double* x, double* v, double
     const double xi = x[i] + vi;
     v[i] = vi;
     x[i] = xi;
+    position[i] = to_position<T>(xi);
     // Bitwise, not short-circuit: no branch in the loop.
     bad |= static_cast<int>(!(std::abs(step) < kLimit)) |
            static_cast<int>(!(std::abs(vi) < kLimit)) | static_cast<int>(!(std::abs(xi) < kLimit));
@@ -165,10 +172,11 @@ class ExactState final : public MomentumState {
       }
     });
     check_range(bad == 0, "the input");
+    position_ = to_floating(x_);
   }
 
   Tensor position() const override {
-    return to_floating(x_);
+    return position_;
   }
   Tensor velocity() const override {
     return to_floating(v_);
@@ -182,9 +190,10 @@ class ExactState final : public MomentumState {
       bound_ = 0;
     }
     bound_ = std::floor((bound_ * den + den - 1) / constants_.num);
+    position_ = Tensor::empty(shape_, dtype_);  // a new tensor: the last one may be in use
     const bool ok = for_block_output(out, [&]<typename T>(const T* o) {
       return advance_elements(numel(), o, x_.data<double>(), v_.data<double>(),
-                              store_.data<double>(), constants_);
+                              store_.data<double>(), position_.data<T>(), constants_);
     });
     check_range(ok, "block " + std::to_string(steps_));
     ++steps_;
@@ -193,8 +202,15 @@ class ExactState final : public MomentumState {
   void rewind_position() override {
     double *x = x_.data<double>(), *v = v_.data<double>();
     const std::int64_t n = numel();
+    position_ = Tensor::empty(shape_, dtype_);
+    dispatch_floating(dtype_, "MomentumSequential", [&]<typename T>() {
+      T* position = position_.data<T>();
 #pragma omp parallel for simd schedule(static) if (n >= kParallelGrain)
-    for (std::int64_t i = 0; i < n; ++i) x[i] -= v[i];
+      for (std::int64_t i = 0; i < n; ++i) {
+        x[i] -= v[i];
+        position[i] = to_position<T>(x[i]);
+      }
+    });
   }
 
   void rewind_velocity(const Tensor& out) override {
@@ -242,7 +258,7 @@ class ExactState final : public MomentumState {
     dispatch_floating(dtype_, "MomentumSequential", [&]<typename T>() {
       T* o = out.data<T>();
 #pragma omp parallel for simd schedule(static) if (n >= kParallelGrain)
-      for (std::int64_t i = 0; i < n; ++i) o[i] = static_cast<T>(in[i] * kInverseScale);
+      for (std::int64_t i = 0; i < n; ++i) o[i] = to_position<T>(in[i]);
     });
     return out;
   }
@@ -258,6 +274,7 @@ class ExactState final : public MomentumState {
   DType dtype_;
   Shape shape_;
   Tensor x_, v_, store_;
+  Tensor position_;  // x in the stage's dtype; replaced, never written, when x changes
   ExactConstants constants_;
   double bound_ = 0;        // every element of store_ is at most this
   std::int64_t steps_ = 0;  // blocks advanced and not rewound

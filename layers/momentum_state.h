@@ -41,7 +41,8 @@ enum class MomentumArithmetic {
 class MomentumState {
  public:
   virtual ~MomentumState() = default;
-  // x_n (the input of block n) as a new tensor of the stage input's dtype.
+  // x_n (the input of block n) as a tensor of the stage input's dtype that the state does not
+  // write again.
   virtual Tensor position() const = 0;
   // v_n as a new tensor of the stage input's dtype.
   virtual Tensor velocity() const = 0;
