@@ -120,8 +120,8 @@ std::string table(const Results& results, const std::vector<std::int64_t>& depth
 }
 
 void write_outputs(const Options& opts, const Results& results) {
-  CsvTable csv(
-      {"model", "depth", "batch", "peak_activation_bytes", "peak_rss_bytes", "ms_per_step"});
+  CsvTable csv({"model", "depth", "batch", "peak_activation_bytes", "peak_rss_bytes", "ms_per_step",
+                "cpu_ms_per_step"});
   PlotPanel memory{
       "Peak activation memory, batch " + std::to_string(opts.config.batch), "depth", "MiB", {}, 1};
   PlotPanel time{"Training step time", "depth", "ms", {}, 1};
