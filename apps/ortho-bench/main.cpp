@@ -38,6 +38,7 @@ struct Options {
   int repeats = 5;
   std::vector<std::string> benches;
   std::string model;
+  ModelBenchOptions model_options;
 };
 
 bool selected(const Options& opts, const std::string& name) {
@@ -242,11 +243,19 @@ int run(int argc, char** argv) {
   app.add_option("--model", opts.model,
                  "time a training step and eval forward of this CIFAR ResNet (resnet20, "
                  "resnet32, ..., resnet18) instead of the kernels");
+  app.add_option("--optimizer", opts.model_options.optimizer.name,
+                 "with --model: the optimizer of the timed step (as ortho-train's)")
+      ->check(CLI::IsMember(optimizer_names()))
+      ->capture_default_str();
+  app.add_option("--orthogonal", opts.model_options.orthogonal,
+                 "with --model: orthogonal layers, none, conv or all (as ortho-train's)")
+      ->check(CLI::IsMember({"none", "conv", "all"}))
+      ->capture_default_str();
   if (const std::optional<int> status = parse_flags(app, argc, argv)) return *status;
 
   set_num_threads(opts.threads);
   if (!opts.model.empty()) {
-    bench_model(opts.model, opts.threads, opts.repeats);
+    bench_model(opts.model, opts.threads, opts.repeats, opts.model_options);
     return 0;
   }
   const bool gemm = selected(opts, "sgemm_direct"), mm = selected(opts, "matmul"),

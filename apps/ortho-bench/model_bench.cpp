@@ -19,7 +19,7 @@
 #include "core/tensor.h"
 #include "layers/loss.h"
 #include "layers/models/resnet_cifar.h"
-#include "optim/sgd.h"
+#include "layers/orthogonal.h"
 
 namespace ortho::apps {
 namespace {
@@ -109,28 +109,31 @@ nlohmann::json result_line(const std::string& bench, int threads, std::int64_t p
 
 }  // namespace
 
-void bench_model(const std::string& model_name, int threads, int repeats) {
+void bench_model(const std::string& model_name, int threads, int repeats,
+                 const ModelBenchOptions& options) {
   Generator gen(kSeed);
   const std::shared_ptr<nn::ResNetCifar> model = build_model(model_name, gen);
+  nn::make_orthogonal(*model, nn::parse_orthogonal_layers(options.orthogonal), &gen);
   const autograd::Variable images(randn({kBatch, 3, 32, 32}, DType::Float32, Device::cpu(), &gen));
   const Tensor labels = random_labels(kBatch);
   const nn::CrossEntropyLoss loss_fn;
-  optim::SGDOptions sgd;
-  sgd.lr = 0.1;
-  sgd.momentum = 0.9;
-  sgd.weight_decay = 5e-4;
-  optim::SGD optimizer(model->parameters(), sgd);
+  const std::unique_ptr<optim::Optimizer> optimizer =
+      make_optimizer(options.optimizer, model->parameters());
   const std::int64_t parameters = model->num_parameters();
   ProgressBar progress("ortho-bench", 2, "bench");
 
   model->train();
   const Timing train = time_runs(repeats, [&] {
-    optimizer.zero_grad();
+    optimizer->zero_grad();
     loss_fn(model->forward(images), labels).backward();
-    optimizer.step();
+    optimizer->step();
   });
   progress.clear();
-  emit_json_line(result_line(model_name + "_train_step", threads, parameters, repeats, train));
+  nlohmann::json train_line =
+      result_line(model_name + "_train_step", threads, parameters, repeats, train);
+  train_line["optimizer"] = options.optimizer.name;
+  train_line["orthogonal"] = options.orthogonal;
+  emit_json_line(train_line);
   progress.advance();
 
   model->eval();

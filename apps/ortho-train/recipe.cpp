@@ -7,12 +7,9 @@
 #include <map>
 #include <stdexcept>
 
+#include "apps/common/optimizer_choice.h"
 #include "layers/models/momentum_resnet.h"
 #include "layers/models/resnet_cifar.h"
-#include "optim/adam.h"
-#include "optim/landing.h"
-#include "optim/riemannian.h"
-#include "optim/sgd.h"
 
 namespace ortho::apps {
 namespace {
@@ -60,43 +57,13 @@ std::shared_ptr<nn::Module> make_model(const std::string& name, Generator& gen) 
 
 std::unique_ptr<optim::Optimizer> make_optimizer(const TrainOptions& o,
                                                  const std::vector<nn::Parameter>& params) {
-  if (o.optimizer == "sgd") {
-    return std::make_unique<optim::SGD>(
-        params,
-        optim::SGDOptions{.lr = o.lr, .momentum = o.momentum, .weight_decay = o.weight_decay});
-  }
-  if (o.optimizer == "adam") {
-    return std::make_unique<optim::Adam>(
-        params, optim::AdamOptions{.lr = o.lr, .weight_decay = o.weight_decay});
-  }
-  if (o.optimizer == "adamw") {
-    return std::make_unique<optim::AdamW>(
-        params, optim::AdamWOptions{.lr = o.lr, .weight_decay = o.weight_decay});
-  }
-  if (o.optimizer == "landing") {
-    return std::make_unique<optim::Landing>(params,
-                                            optim::LandingOptions{.lr = o.lr,
-                                                                  .momentum = o.momentum,
-                                                                  .weight_decay = o.weight_decay,
-                                                                  .lambda = o.landing_lambda,
-                                                                  .safe_step = o.safe_step});
-  }
-  if (o.optimizer == "landing-adam") {
-    return std::make_unique<optim::LandingAdam>(
-        params, optim::LandingAdamOptions{.lr = o.lr,
-                                          .weight_decay = o.weight_decay,
-                                          .lambda = o.landing_lambda,
-                                          .safe_step = o.safe_step});
-  }
-  if (o.optimizer.starts_with("rsgd-")) {
-    return std::make_unique<optim::RiemannianSGD>(
-        params,
-        optim::RiemannianSGDOptions{.lr = o.lr,
-                                    .momentum = o.momentum,
-                                    .weight_decay = o.weight_decay,
-                                    .retraction = optim::parse_retraction(o.optimizer.substr(5))});
-  }
-  throw std::invalid_argument("unknown --optimizer '" + o.optimizer + "'");
+  return apps::make_optimizer({.name = o.optimizer,
+                               .lr = o.lr,
+                               .momentum = o.momentum,
+                               .weight_decay = o.weight_decay,
+                               .landing_lambda = o.landing_lambda,
+                               .safe_step = o.safe_step},
+                              params);
 }
 
 std::shared_ptr<const optim::Schedule> make_schedule(const TrainOptions& o,

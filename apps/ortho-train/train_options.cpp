@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "apps/common/flags.h"
+#include "apps/common/optimizer_choice.h"
 
 namespace ortho::apps {
 
@@ -12,13 +13,6 @@ const std::vector<std::string>& model_names() {
   static const std::vector<std::string> names = {
       "resnet20",  "resnet32",  "resnet44",  "resnet56",  "resnet110",  "resnet1202", "resnet18",
       "mresnet20", "mresnet32", "mresnet44", "mresnet56", "mresnet110", "mresnet1202"};
-  return names;
-}
-
-const std::vector<std::string>& optimizer_names() {
-  static const std::vector<std::string> names = {"sgd",         "adam",         "adamw",
-                                                 "landing",     "landing-adam", "rsgd-exp",
-                                                 "rsgd-cayley", "rsgd-qr",      "rsgd-polar"};
   return names;
 }
 

@@ -32,10 +32,6 @@ struct TrainOptions {
   bool safe_step = true;
 };
 
-// The --optimizer names: Euclidean ones, then those that keep orthogonal weights on their
-// manifold.
-const std::vector<std::string>& optimizer_names();
-
 // The model names --model accepts.
 const std::vector<std::string>& model_names();
 
