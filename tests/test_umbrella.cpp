@@ -20,5 +20,14 @@ TEST(Umbrella, LayersAndModels) {
   EXPECT_EQ(net->forward(autograd::Variable(Tensor::zeros({2, 3, 8, 8}))).shape(), (Shape{2, 10}));
 }
 
+TEST(Umbrella, OrthogonalOverParameterizedTraining) {
+  Generator gen(0);
+  const auto net = nn::cnn6(10, &gen);
+  EXPECT_EQ(nn::make_opt(*net, {.method = nn::OPTMethod::Cayley}, nn::OPTLayers::Classifier, &gen),
+            1);
+  const auto fc = nn::opt_layers(*net).front();
+  EXPECT_GT(nn::hyperspherical_energy(fc->weight().value()), 0.0);
+}
+
 }  // namespace
 }  // namespace ortho
