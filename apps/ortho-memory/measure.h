@@ -18,17 +18,17 @@ struct MemoryConfig {
   int repeats = 3;
 };
 
-// Runs one untimed training step (forward, cross-entropy, backward, SGD update: it allocates
-// gradients and optimizer state), then `repeats` timed ones, each after reset_peak_memory(),
-// then one more for the resident set. Returns {"model", "depth", "batch",
-// "peak_activation_bytes" (the most the allocator held during a timed step above what it held
-// before it: activations, transient gradients and workspaces), "peak_rss_bytes" (the peak
-// resident set of the process during the last step, with glibc's freed memory handed back and
-// large buffers mapped per allocation, so that it follows what is live: a cross-check),
+// Runs one training step (forward, cross-entropy, backward, SGD update) to allocate gradients
+// and optimizer state, one to measure the peak resident set (with glibc mapping every large
+// buffer on its own, so that RSS follows what is live rather than a fragmented heap), one
+// more untimed, then `repeats` timed ones, each after reset_peak_memory(). Returns {"model",
+// "depth", "batch", "peak_activation_bytes" (the most the allocator held during a timed step
+// above what it held before it: activations, transient gradients and workspaces),
+// "peak_rss_bytes" (the process's peak resident set during its step: a cross-check),
 // "ms_per_step" (median wall time of the timed steps), "cpu_ms_per_step" (median process CPU
 // time of all threads, which a machine shared with other work inflates less), "gamma",
-// "threads", "parameters", "device"}.
-// std::invalid_argument for an unknown model or a depth that is not 6n + 2.
+// "threads", "parameters", "device"}. std::invalid_argument for an unknown model or a depth
+// that is not 6n + 2.
 nlohmann::json measure_training_step(const MemoryConfig& config);
 
 }  // namespace ortho::apps
