@@ -41,14 +41,14 @@ struct MomentumOptions {
 //
 // Finite precision: in float arithmetic every inverse step divides the rounding error by gamma
 // (float32, gamma 0.9: relative error 1e-6 after 10 blocks, 6e-4 after 50, 0.35 after 100).
-// Exact arithmetic (the default) stores x and v in 64-bit fixed point with 2^-40 resolution and
-// an exactly reversible multiply by gamma (MomentumArithmetic::Exact), so the reconstruction is
-// bit-exact at any depth. What remains: the stage computes on that grid (the input and each
-// (1 - gamma) f_n are rounded to multiples of 2^-40, ~1e-12, far below float32 rounding), values
-// must stay below 2^21 in magnitude (std::runtime_error otherwise), and bit-exactness needs f_n
-// to recompute the same values, as ortho's CPU kernels do at a fixed thread count (the tests
-// check it for conv, BN, ReLU and tanh blocks); a block that draws random numbers (dropout)
-// would not.
+// Exact arithmetic (the default) stores x and v as integer multiples of 2^-36 (held exactly in
+// doubles) with an exactly reversible multiply by gamma (MomentumArithmetic::Exact), so the
+// reconstruction is bit-exact at any depth. What remains: the stage computes on that grid (the
+// input and each (1 - gamma) f_n are rounded to multiples of 2^-36, ~1.5e-11, below float32
+// rounding), values must stay below 2^15 in magnitude (std::runtime_error otherwise), the state
+// costs three doubles per element, and bit-exactness needs f_n to recompute the same values,
+// as ortho's CPU kernels do at a fixed thread count (the tests check it for conv, BN, ReLU and
+// tanh blocks); a block that draws random numbers (dropout) would not.
 //
 // Gradients of the blocks' parameters flow through the stage's graph node, so backward() and
 // grad() both see them. Children are the blocks, named "0", "1", ... as in Sequential.

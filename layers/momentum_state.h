@@ -14,9 +14,9 @@ struct MomentumFraction {
   double value() const { return static_cast<double>(num) / static_cast<double>(den); }
 };
 
-// The fraction with denominator at most 2^16 nearest to `gamma` (continued fractions), so
-// common values are exact: 0.9 -> 9/10, 0.99 -> 99/100. std::invalid_argument unless
-// 0 < gamma < 1.
+// The last convergent of gamma's continued fraction with denominator at most 2^16 (within
+// 1 / (den 2^16) of gamma), so common values are exact: 0.9 -> 9/10, 0.99 -> 99/100.
+// std::invalid_argument unless 0 < gamma < 1.
 MomentumFraction momentum_fraction(double gamma);
 
 // How the state of a momentum stage is stored between blocks.
