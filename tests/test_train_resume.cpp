@@ -234,6 +234,24 @@ TEST(TrainResume, CheckpointOfAnotherModelIsRejectedWithItsPath) {
   }
 }
 
+TEST(TrainResume, StepHooksAddToTheLossAndRunAfterEveryUpdate) {
+  ortho::testing::TempDir dir("ortho_train");
+  write_cifar_dir(dir.path());
+  TinyRun plain(dir.path(), 3), hooked(dir.path(), 3);
+  std::vector<std::int64_t> batches;
+  TrainStep step{*hooked.model, hooked.loss, *hooked.optimizer, hooked.scheduler.get()};
+  // A constant extra loss changes no gradient: the runs stay identical, the hook runs.
+  step.extra_loss = [] { return autograd::Variable(Tensor::scalar(5.0), true); };
+  step.after_step = [&](std::int64_t epoch, std::int64_t batch) {
+    EXPECT_EQ(epoch, 0);
+    batches.push_back(batch);
+  };
+  expect_same_stats(train_epoch(step, *hooked.train_loader, 0), plain.train(0));
+  ASSERT_EQ(static_cast<std::int64_t>(batches.size()), hooked.train_loader->num_batches());
+  for (std::size_t i = 0; i < batches.size(); ++i)
+    EXPECT_EQ(batches[i], static_cast<std::int64_t>(i));
+}
+
 TEST(TrainResume, CountCorrectComparesArgmaxWithLabels) {
   const Tensor logits = Tensor::from_vector(std::vector<float>{0, 1, 5, 2, 3, 1}, {3, 2});
   const Tensor labels = Tensor::from_vector(std::vector<std::int64_t>{1, 0, 1}, {3});

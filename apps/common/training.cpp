@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "autograd/grad_mode.h"
+#include "autograd/ops/elementwise.h"
 #include "autograd/variable.h"
 #include "core/ops/reduce.h"
 
@@ -59,12 +60,14 @@ EpochStats train_epoch(const TrainStep& step, data::DataLoader& loader, std::int
   EpochStats stats;
   const Clock::time_point start = Clock::now();
   loader.start_epoch(epoch);
-  while (std::optional<data::Batch> batch = loader.next()) {
+  for (std::int64_t index = 0; std::optional<data::Batch> batch = loader.next(); ++index) {
     step.optimizer.zero_grad();
     const autograd::Variable logits = step.model(autograd::Variable(batch->images));
     const autograd::Variable loss = step.loss(logits, batch->labels);
-    loss.backward();
+    const autograd::Variable extra = step.extra_loss ? step.extra_loss() : autograd::Variable();
+    (extra.defined() ? autograd::add(loss, extra) : loss).backward();
     step.optimizer.step();
+    if (step.after_step) step.after_step(epoch, index);
     if (step.scheduler != nullptr) step.scheduler->step();
     accumulate(stats, loss, logits, *batch, start);
     if (on_batch) on_batch(stats);

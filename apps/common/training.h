@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <functional>
 
+#include "autograd/variable.h"
 #include "data/dataloader.h"
 #include "layers/loss.h"
 #include "layers/module.h"
@@ -34,6 +35,12 @@ struct TrainStep {
   const nn::CrossEntropyLoss& loss;
   optim::Optimizer& optimizer;
   optim::LRScheduler* scheduler = nullptr;
+  // When set and defined, added to the loss before backward (e.g. OPT's orthogonality
+  // penalty); the reported loss stays the cross-entropy.
+  std::function<autograd::Variable()> extra_loss = {};
+  // When set, called after each optimizer step with the epoch and the batch's index in it
+  // (e.g. S-OPT's resampling).
+  std::function<void(std::int64_t epoch, std::int64_t batch)> after_step = {};
 };
 
 // One epoch of minibatch training in train mode: for each batch of epoch `epoch` of the

@@ -52,6 +52,8 @@
 #include "core/parallel.h"
 #include "core/random.h"
 #include "layers/loss.h"
+#include "layers/opt_convert.h"
+#include "layers/opt_energy.h"
 #include "layers/orthogonal.h"
 #include "optim/manifold.h"
 
@@ -118,6 +120,10 @@ Run build_run(const TrainOptions& options) {
   Generator init(options.seed);
   run.model = make_model(options.model, init);
   nn::make_orthogonal(*run.model, nn::parse_orthogonal_layers(options.orthogonal), &init);
+  nn::make_opt(
+      *run.model,
+      nn::OPTOptions{.method = nn::parse_opt_method(options.opt), .sopt_dim = options.sopt_dim},
+      nn::parse_opt_layers(options.opt_layers), &init);
   run.optimizer = make_optimizer(options, run.model->parameters());
   run.scheduler = std::make_unique<optim::LRScheduler>(
       *run.optimizer, make_schedule(options, run.train_loader->num_batches()));
@@ -174,9 +180,25 @@ std::string epoch_label(const Run& run, const char* what) {
          std::to_string(run.options.epochs);
 }
 
+// OPT's additions to a training step: the OR layers' penalty in the loss, and S-OPT's
+// resampling after each update from a generator that is a function of (seed, epoch, batch), so
+// a resumed run draws the same subsets.
+void add_opt_hooks(TrainStep& step, std::uint64_t seed) {
+  const std::vector<std::shared_ptr<nn::OPTLayer>> layers = nn::opt_layers(step.model);
+  if (layers.empty()) return;
+  nn::Module& model = step.model;
+  step.extra_loss = [&model] { return nn::opt_penalty(model); };
+  step.after_step = [&model, seed](std::int64_t epoch, std::int64_t batch) {
+    Generator gen(seed ^ (0x9E3779B97F4A7C15ULL * static_cast<std::uint64_t>(epoch + 1)) ^
+                  (0xBF58476D1CE4E5B9ULL * static_cast<std::uint64_t>(batch + 1)));
+    nn::opt_resample(model, gen);
+  };
+}
+
 EpochStats train_with_progress(Run& run) {
   ProgressBar bar(epoch_label(run, "train"), run.train_loader->num_samples(), "img");
-  const TrainStep step{*run.model, run.loss, *run.optimizer, run.scheduler.get()};
+  TrainStep step{*run.model, run.loss, *run.optimizer, run.scheduler.get()};
+  add_opt_hooks(step, run.options.seed);
   const EpochStats stats =
       train_epoch(step, *run.train_loader, run.epochs_done(), [&](const EpochStats& s) {
         char lr[32];
@@ -212,6 +234,9 @@ EpochRecord run_epoch(Run& run) {
   record.epoch_s = train.wall_s + test.wall_s;
   record.wall_s = (run.history.empty() ? 0.0 : run.history.back().wall_s) + record.epoch_s;
   record.images_per_s = train.samples_per_s();
+  for (const auto& [name, energy] : nn::hyperspherical_energies(*run.model)) {
+    record.hyperspherical_energy[name] = energy;
+  }
   return record;
 }
 

@@ -62,15 +62,17 @@ std::string curves_svg(const std::vector<EpochRecord>& history) {
 }  // namespace
 
 nlohmann::json to_json(const EpochRecord& r) {
-  return {{"epoch", r.epoch},
-          {"train_loss", r.train_loss},
-          {"train_accuracy", r.train_accuracy},
-          {"test_loss", r.test_loss},
-          {"test_accuracy", r.test_accuracy},
-          {"lr", r.lr},
-          {"wall_s", r.wall_s},
-          {"epoch_s", r.epoch_s},
-          {"images_per_s", r.images_per_s}};
+  nlohmann::json line = {{"epoch", r.epoch},
+                         {"train_loss", r.train_loss},
+                         {"train_accuracy", r.train_accuracy},
+                         {"test_loss", r.test_loss},
+                         {"test_accuracy", r.test_accuracy},
+                         {"lr", r.lr},
+                         {"wall_s", r.wall_s},
+                         {"epoch_s", r.epoch_s},
+                         {"images_per_s", r.images_per_s}};
+  if (!r.hyperspherical_energy.empty()) line["hyperspherical_energy"] = r.hyperspherical_energy;
+  return line;
 }
 
 EpochRecord epoch_record_from_json(const nlohmann::json& line) {
@@ -85,6 +87,10 @@ EpochRecord epoch_record_from_json(const nlohmann::json& line) {
     r.wall_s = line.at("wall_s").get<double>();
     r.epoch_s = line.at("epoch_s").get<double>();
     r.images_per_s = line.at("images_per_s").get<double>();
+    if (line.contains("hyperspherical_energy")) {
+      r.hyperspherical_energy =
+          line.at("hyperspherical_energy").get<std::map<std::string, double>>();
+    }
     return r;
   } catch (const nlohmann::json::exception& error) {
     throw std::invalid_argument(std::string("epoch record: ") + error.what());

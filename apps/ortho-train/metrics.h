@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -15,6 +16,10 @@ struct EpochRecord {
   double test_loss = 0, test_accuracy = 0;
   double lr = 0;  // at the epoch's first batch
   double wall_s = 0, epoch_s = 0, images_per_s = 0;
+  // The hyperspherical energy of each Linear / Conv / OPT layer's neurons after the epoch
+  // (Liu et al. 2021's diagnostic, layers/opt_energy.h), by layer name; left out of the JSON
+  // when empty.
+  std::map<std::string, double> hyperspherical_energy;
 };
 
 // The JSON line of an epoch, and back (std::invalid_argument on missing or mistyped keys).

@@ -8,6 +8,7 @@
 #include <stdexcept>
 
 #include "apps/common/optimizer_choice.h"
+#include "layers/models/cnn_cifar.h"
 #include "layers/models/momentum_resnet.h"
 #include "layers/models/resnet_cifar.h"
 
@@ -49,6 +50,9 @@ std::shared_ptr<nn::Module> make_model(const std::string& name, Generator& gen) 
           {"mresnet56", [](Generator& g) { return nn::momentum_resnet_cifar(56, 10, &g); }},
           {"mresnet110", [](Generator& g) { return nn::momentum_resnet_cifar(110, 10, &g); }},
           {"mresnet1202", [](Generator& g) { return nn::momentum_resnet_cifar(1202, 10, &g); }},
+          // The CNN-6 / CNN-9 of the OPT paper (Liu et al. 2021): layers/models/cnn_cifar.h.
+          {"cnn6", [](Generator& g) { return nn::cnn6(10, &g); }},
+          {"cnn9", [](Generator& g) { return nn::cnn9(10, &g); }},
       };
   const auto it = factories.find(name);
   if (it == factories.end()) throw std::invalid_argument("unknown --model '" + name + "'");

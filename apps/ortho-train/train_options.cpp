@@ -11,8 +11,9 @@ namespace ortho::apps {
 
 const std::vector<std::string>& model_names() {
   static const std::vector<std::string> names = {
-      "resnet20",  "resnet32",  "resnet44",  "resnet56",  "resnet110",  "resnet1202", "resnet18",
-      "mresnet20", "mresnet32", "mresnet44", "mresnet56", "mresnet110", "mresnet1202"};
+      "resnet20",   "resnet32",   "resnet44",    "resnet56",  "resnet110",
+      "resnet1202", "resnet18",   "mresnet20",   "mresnet32", "mresnet44",
+      "mresnet56",  "mresnet110", "mresnet1202", "cnn6",      "cnn9"};
   return names;
 }
 
@@ -31,6 +32,24 @@ void add_orthogonal_flags(CLI::App& app, TrainOptions& o) {
   app.add_option("--safe-step", o.safe_step,
                  "landing optimizers: cap each step so the distance to the manifold stays "
                  "under 0.5 (true or false)")
+      ->capture_default_str();
+}
+
+void add_opt_flags(CLI::App& app, TrainOptions& o) {
+  app.add_option("--opt", o.opt,
+                 "orthogonal over-parameterized training (Liu et al. 2021) of the --opt-layers: "
+                 "none, gs, hr, ls, cp (R through Gram-Schmidt, Householder, Lowdin, Cayley), "
+                 "ogd (R moved by --optimizer rsgd-*), or (free R, orthogonality penalty), "
+                 "landing (R moved by --optimizer landing*)")
+      ->check(CLI::IsMember({"none", "gs", "hr", "ls", "cp", "ogd", "or", "landing"}))
+      ->capture_default_str();
+  app.add_option("--sopt-dim", o.sopt_dim,
+                 "S-OPT: learn a random p x p block of R per iteration (0: full OPT)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_option("--opt-layers", o.opt_layers,
+                 "layers OPT applies to: all, conv or classifier (CLS-OPT)")
+      ->check(CLI::IsMember({"all", "conv", "classifier"}))
       ->capture_default_str();
 }
 
@@ -99,6 +118,7 @@ void add_train_flags(CLI::App& app, TrainOptions& options) {
   add_run_flags(app, options);
   add_recipe_flags(app, options);
   add_orthogonal_flags(app, options);
+  add_opt_flags(app, options);
 }
 
 void finish_options(TrainOptions& options) {
@@ -112,6 +132,17 @@ void finish_options(TrainOptions& options) {
   if (options.schedule == "onecycle" && options.warmup_epochs > 0) {
     throw std::invalid_argument(
         "--warmup-epochs does not apply to --schedule onecycle (it warms up by itself)");
+  }
+  if (options.opt == "ogd" && !options.optimizer.starts_with("rsgd-")) {
+    throw std::invalid_argument(
+        "--opt ogd moves R with a Riemannian optimizer: use --optimizer "
+        "rsgd-exp, rsgd-cayley, rsgd-qr or rsgd-polar");
+  }
+  if (options.opt == "landing" && !options.optimizer.starts_with("landing")) {
+    throw std::invalid_argument("--opt landing needs --optimizer landing or landing-adam");
+  }
+  if (options.sopt_dim > 0 && options.opt == "none") {
+    throw std::invalid_argument("--sopt-dim needs an --opt method");
   }
   if (options.warmup_epochs >= static_cast<double>(options.epochs)) {
     throw std::invalid_argument("--warmup-epochs must be below --epochs");
@@ -134,6 +165,9 @@ nlohmann::json trajectory_config(const TrainOptions& o, std::int64_t train_sampl
           {"orthogonal", o.orthogonal},
           {"landing_lambda", o.landing_lambda},
           {"safe_step", o.safe_step},
+          {"opt", o.opt},
+          {"sopt_dim", o.sopt_dim},
+          {"opt_layers", o.opt_layers},
           {"train_samples", train_samples}};
 }
 

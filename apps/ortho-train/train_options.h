@@ -30,6 +30,9 @@ struct TrainOptions {
   std::string orthogonal = "none";  // none, conv or all: layers made orthogonal
   double landing_lambda = 1.0;
   bool safe_step = true;
+  std::string opt = "none";        // OPT method: none, gs, hr, ls, cp, ogd, or, landing
+  std::int64_t sopt_dim = 0;       // S-OPT block size p (0: full OPT)
+  std::string opt_layers = "all";  // all, conv or classifier (CLS-OPT)
 };
 
 // The model names --model accepts.
