@@ -23,61 +23,15 @@
 #include "layers/pooling.h"
 #include "layers/sequential.h"
 #include "support/autograd_support.h"
+#include "support/module_gradcheck.h"
 #include "support/test_support.h"
 
 namespace ortho {
 namespace {
 
 using autograd::Variable;
+using testing::module_passes_gradcheck;
 using testing::random_tensor;
-
-constexpr double kStep = 1e-6;
-constexpr double kAtol = 1e-5;
-constexpr double kRtol = 1e-4;
-
-// L = sum(module(x) * w) without recording, for finite differences.
-double weighted_output(nn::Module& module, const Tensor& x, const Tensor& w) {
-  autograd::NoGradGuard no_grad;
-  return sum(mul(module(Variable(x)).value(), w)).item<double>();
-}
-
-// autograd::gradcheck for a module: the layer's own Parameters are the leaves that backward
-// reaches, so they are perturbed in place (with the input) and compared with their grad().
-::testing::AssertionResult module_passes_gradcheck(nn::Module& module, const Tensor& input) {
-  module.zero_grad();
-  const Variable x(input, /*requires_grad=*/true);
-  const Variable y = module(x);
-  Generator generator(7);
-  const Tensor w = uniform(y.shape(), -1.0, 1.0, DType::Float64, Device::cpu(), &generator);
-  y.backward(w);
-
-  std::vector<std::pair<std::string, Variable>> leaves = {{"input", x}};
-  for (const auto& [name, p] : module.named_parameters()) leaves.emplace_back(name, p);
-  for (const auto& [name, leaf] : leaves) {
-    const Tensor& value = leaf.value();
-    if (value.dtype() != DType::Float64 || !value.is_contiguous()) {
-      return ::testing::AssertionFailure() << name << " is not contiguous float64";
-    }
-    const Tensor grad = leaf.grad().defined() ? leaf.grad().contiguous()
-                                              : Tensor::zeros(value.shape(), DType::Float64);
-    double* v = value.data<double>();
-    const double* g = grad.data<double>();
-    for (std::int64_t k = 0; k < value.numel(); ++k) {
-      const double original = v[k];
-      v[k] = original + kStep;
-      const double plus = weighted_output(module, input, w);
-      v[k] = original - kStep;
-      const double minus = weighted_output(module, input, w);
-      v[k] = original;
-      const double numerical = (plus - minus) / (2.0 * kStep);
-      if (!(std::abs(g[k] - numerical) <= kAtol + kRtol * std::abs(numerical))) {
-        return ::testing::AssertionFailure()
-               << name << "[" << k << "]: analytical " << g[k] << ", numerical " << numerical;
-      }
-    }
-  }
-  return ::testing::AssertionSuccess();
-}
 
 template <typename M>
 M& in_float64(M& module) {

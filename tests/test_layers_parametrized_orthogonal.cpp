@@ -19,6 +19,7 @@
 #include "core/tensor.h"
 #include "layers/init.h"
 #include "layers/parametrized_orthogonal.h"
+#include "support/module_gradcheck.h"
 #include "support/test_support.h"
 
 namespace ortho::nn {
@@ -27,6 +28,7 @@ namespace {
 using autograd::Variable;
 using ortho::testing::expect_close;
 using ortho::testing::expect_invalid_argument;
+using ortho::testing::module_passes_gradcheck;
 using ortho::testing::random_tensor;
 
 constexpr OrthogonalMap kMaps[] = {OrthogonalMap::Cayley, OrthogonalMap::MatrixExp,
@@ -40,41 +42,6 @@ double distance_to_manifold(const Tensor& w) {
   return ortho::norm(ortho::sub(gram, Tensor::eye(wide.size(0), w.dtype())))
       .to(DType::Float64)
       .item<double>();
-}
-
-double weighted_output(Module& module, const Tensor& x, const Tensor& w) {
-  autograd::NoGradGuard no_grad;
-  return ortho::sum(ortho::mul(module(Variable(x)).value(), w)).item<double>();
-}
-
-// Central differences of L = sum(module(x) * w) against backward, for the input and every
-// parameter element (float64 module), as autograd::gradcheck does for plain functions.
-::testing::AssertionResult module_passes_gradcheck(Module& module, const Tensor& input) {
-  module.zero_grad();
-  const Variable x(input, /*requires_grad=*/true);
-  const Variable y = module(x);
-  const Tensor w = random_tensor(y.shape(), 99);
-  y.backward(w);
-  std::vector<std::pair<std::string, Variable>> leaves = {{"input", x}};
-  for (const auto& entry : module.named_parameters()) leaves.emplace_back(entry);
-  for (const auto& [name, leaf] : leaves) {
-    double* v = leaf.value().data<double>();
-    const double* g = leaf.grad().data<double>();
-    for (std::int64_t k = 0; k < leaf.numel(); ++k) {
-      const double original = v[k];
-      v[k] = original + 1e-6;
-      const double plus = weighted_output(module, input, w);
-      v[k] = original - 1e-6;
-      const double minus = weighted_output(module, input, w);
-      v[k] = original;
-      const double numerical = (plus - minus) / 2e-6;
-      if (!(std::abs(g[k] - numerical) <= 1e-6 + 1e-5 * std::abs(numerical))) {
-        return ::testing::AssertionFailure()
-               << name << "[" << k << "]: analytical " << g[k] << ", numerical " << numerical;
-      }
-    }
-  }
-  return ::testing::AssertionSuccess();
 }
 
 // Converts to float64; a trivialization is only as orthogonal as its base, drawn in float32, so
