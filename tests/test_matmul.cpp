@@ -18,6 +18,7 @@ namespace ortho {
 namespace {
 
 using testing::expect_close;
+using testing::max_abs_diff;
 using testing::random_tensor;
 
 // NumPy matmul by definition: promote 1-D operands, broadcast the batch dims, then a triple
@@ -155,6 +156,23 @@ TEST(Matmul, TransposedViewsAreNotCopied) {
   const Tensor c4 = bmm(a3, a3.transpose(1, 2));
   EXPECT_EQ(allocations() - before, 1);
   expect_close(c4, reference_matmul(a3, a3.transpose(1, 2)), 1e-4, 1e-5);
+}
+
+TEST(Matmul, GramMatricesOfOneBufferAreExactAndSymmetric) {
+  // X X^T and X^T X of one buffer take the syrk path; both triangles must hold the product.
+  for (DType dtype : {DType::Float32, DType::Float64}) {
+    const Tensor x = random_tensor({37, 21}, 5, dtype);
+    const double tol = dtype == DType::Float32 ? 1e-4 : 1e-12;
+    const Tensor outer = matmul(x, x.t());
+    const Tensor inner = matmul(x.t(), x);
+    expect_close(outer, reference_matmul(x, x.t()), tol, tol);
+    expect_close(inner, reference_matmul(x.t(), x), tol, tol);
+    EXPECT_EQ(max_abs_diff(outer, outer.t().contiguous()), 0.0);
+    EXPECT_EQ(max_abs_diff(inner, inner.t().contiguous()), 0.0);
+    const Tensor batch = random_tensor({3, 6, 4}, 6, dtype);
+    expect_close(matmul(batch.transpose(-1, -2), batch),
+                 reference_matmul(batch.transpose(-1, -2), batch), tol, tol);
+  }
 }
 
 TEST(Matmul, EmptyInnerDimensionGivesZeros) {

@@ -35,4 +35,22 @@ void blas_gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::
   }
 }
 
+// Row-major C = alpha * A A^T (n x n from A n x k) or, with `trans`, alpha * A^T A (from A
+// k x n), through cblas_?syrk: half a gemm's flops for a Gram matrix. syrk writes the upper
+// triangle; the lower one is mirrored from it. n, k > 0.
+template <typename T>
+void blas_gram(bool trans, std::int64_t n, std::int64_t k, T alpha, const T* a, std::int64_t lda,
+               T* c, std::int64_t ldc) {
+  const CBLAS_TRANSPOSE t = trans ? CblasTrans : CblasNoTrans;
+  const auto i = [](std::int64_t v) { return static_cast<blasint>(v); };
+  if constexpr (std::is_same_v<T, float>) {
+    cblas_ssyrk(CblasRowMajor, CblasUpper, t, i(n), i(k), alpha, a, i(lda), 0.0f, c, i(ldc));
+  } else {
+    cblas_dsyrk(CblasRowMajor, CblasUpper, t, i(n), i(k), alpha, a, i(lda), 0.0, c, i(ldc));
+  }
+  for (std::int64_t r = 1; r < n; ++r) {
+    for (std::int64_t col = 0; col < r; ++col) c[r * ldc + col] = c[col * ldc + r];
+  }
+}
+
 }  // namespace ortho::cpu

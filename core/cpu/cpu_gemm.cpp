@@ -19,6 +19,13 @@ bool split_batch_across_threads(const GemmDesc& d) {
   return d.batch >= 4 * threads || d.m * d.n * d.k <= kSmallGemmMacs;
 }
 
+// A product of a matrix with its own transpose (X X^T or X^T X, from one buffer): a Gram
+// matrix, which syrk computes in half the flops.
+bool is_gram(const GemmDesc& d, const void* a, const void* b) {
+  return a == b && d.trans_a != d.trans_b && d.m == d.n && d.lda == d.ldb &&
+         d.stride_a == d.stride_b && d.beta == 0.0 && d.k > 0 && d.m > 0;
+}
+
 }  // namespace
 
 void CpuBackend::gemm(const GemmDesc& d, const Tensor& a, const Tensor& b, Tensor& c) {
@@ -28,7 +35,13 @@ void CpuBackend::gemm(const GemmDesc& d, const Tensor& a, const Tensor& b, Tenso
     T* pc = c.data<T>();
     const T alpha = static_cast<T>(d.alpha);
     const T beta = static_cast<T>(d.beta);
+    const bool gram = is_gram(d, pa, pb);
     const auto one = [&](std::int64_t i) {
+      if (gram) {
+        blas_gram<T>(d.trans_a, d.m, d.k, alpha, pa + i * d.stride_a, d.lda, pc + i * d.stride_c,
+                     d.ldc);
+        return;
+      }
       blas_gemm<T>(d.trans_a, d.trans_b, d.m, d.n, d.k, alpha, pa + i * d.stride_a, d.lda,
                    pb + i * d.stride_b, d.ldb, beta, pc + i * d.stride_c, d.ldc);
     };
