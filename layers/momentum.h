@@ -50,8 +50,10 @@ struct MomentumOptions {
 // as ortho's CPU kernels do at a fixed thread count (the tests check it for conv, BN, ReLU and
 // tanh blocks); a block that draws random numbers (dropout) would not.
 //
-// Gradients of the blocks' parameters flow through the stage's graph node, so backward() and
-// grad() both see them. Children are the blocks, named "0", "1", ... as in Sequential.
+// With grad mode off (evaluation) the stage runs the recurrence in the input's dtype, keeping
+// only the current x and v. Gradients of the blocks' parameters flow through the stage's graph
+// node, so backward() and grad() both see them. Children are the blocks, named "0", "1", ...
+// as in Sequential.
 class MomentumSequential : public Sequential {
  public:
   explicit MomentumSequential(const std::vector<std::shared_ptr<Module>>& blocks,
