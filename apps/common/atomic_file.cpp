@@ -34,4 +34,18 @@ void write_file_atomically(const std::string& path, const std::string& contents)
   }
 }
 
+void prepare_output_dir(const std::string& dir, const std::string& flag) {
+  std::error_code error;
+  std::filesystem::create_directories(dir, error);
+  if (error)
+    throw std::invalid_argument("cannot create " + flag + " " + dir + ": " + error.message());
+  const std::string probe = dir + "/.ortho-write-test";
+  try {
+    write_file_atomically(probe, "");
+  } catch (const std::runtime_error&) {
+    throw std::invalid_argument(flag + " " + dir + " is not writable");
+  }
+  std::filesystem::remove(probe, error);
+}
+
 }  // namespace ortho::apps

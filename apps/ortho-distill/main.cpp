@@ -93,20 +93,6 @@ void add_training_flags(CLI::App& app, Flags& f) {
       ->capture_default_str();
 }
 
-// Creates --out and checks that files can be written there, before any training happens.
-void prepare_out_dir(const std::string& dir) {
-  std::error_code error;
-  std::filesystem::create_directories(dir, error);
-  if (error) throw std::invalid_argument("cannot create --out " + dir + ": " + error.message());
-  const std::string probe = dir + "/.ortho-distill-write-test";
-  try {
-    write_file_atomically(probe, "");
-  } catch (const std::runtime_error&) {
-    throw std::invalid_argument("--out " + dir + " is not writable");
-  }
-  std::filesystem::remove(probe, error);
-}
-
 DistillCurves run_with_progress(const DistillProblem& problem, DistillMethod method,
                                 const DistillOptions& options) {
   ProgressBar bar(distill_method_name(method), options.iters, "it");
@@ -136,7 +122,7 @@ int run(int argc, char** argv) {
   flags.options.dtype = flags.dtype == "float64" ? DType::Float64 : DType::Float32;
   check_distill_options(flags.options);
   set_num_threads(flags.threads);
-  prepare_out_dir(flags.out_dir);
+  prepare_output_dir(flags.out_dir);
 
   const DistillProblem problem = make_distill_problem(flags.options);
   std::vector<MethodRun> runs;

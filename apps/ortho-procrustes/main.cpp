@@ -117,7 +117,6 @@ std::string traces_svg(const std::vector<MethodTrace>& traces, const ProcrustesP
 
 void write_outputs(const Options& opts, const std::vector<MethodTrace>& traces,
                    const ProcrustesProblem& problem) {
-  std::filesystem::create_directories(opts.out);
   write_file_atomically(opts.out + "/procrustes.csv", traces_csv(traces, problem.optimal_loss));
   write_file_atomically(opts.out + "/procrustes.svg", traces_svg(traces, problem, opts.p));
 }
@@ -165,6 +164,7 @@ int run(int argc, char** argv) {
       "ortho-procrustes");
   add_flags(app, opts);
   if (const std::optional<int> status = parse_flags(app, argc, argv)) return *status;
+  prepare_output_dir(opts.out);
   set_num_threads(opts.threads);
   const ProcrustesProblem problem = make_procrustes_problem(
       opts.p, opts.seed, opts.dtype == "float64" ? DType::Float64 : DType::Float32);

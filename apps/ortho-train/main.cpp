@@ -94,20 +94,6 @@ std::shared_ptr<const data::Cifar10> load_split(const std::string& dir,
   }
 }
 
-// Creates --out and checks that files can be written there, before any training happens.
-void prepare_out_dir(const std::string& dir) {
-  std::error_code error;
-  std::filesystem::create_directories(dir, error);
-  if (error) throw std::invalid_argument("cannot create --out " + dir + ": " + error.message());
-  const std::string probe = dir + "/.ortho-train-write-test";
-  try {
-    write_file_atomically(probe, "");
-  } catch (const std::runtime_error&) {
-    throw std::invalid_argument("--out " + dir + " is not writable");
-  }
-  std::filesystem::remove(probe, error);
-}
-
 Run build_run(const TrainOptions& options) {
   Run run;
   run.options = options;
@@ -315,7 +301,7 @@ int run(int argc, char** argv) {
   manual_seed(options.seed);
 
   Run run = build_run(options);
-  prepare_out_dir(options.out_dir);
+  prepare_output_dir(options.out_dir);
   if (options.resume) resume(run);
   while (run.epochs_done() < options.epochs) {
     run.history.push_back(run_epoch(run));
