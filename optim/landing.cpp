@@ -214,9 +214,8 @@ void LandingSAGA::validate_options(const Hyperparameters& o) const {
                  name(), ": option 'num_terms' must be ", num_terms_);
 }
 
-Shape LandingSAGA::buffer_shape(const std::string& buffer, std::size_t group,
-                                const nn::Parameter& param) const {
-  if (buffer != "gradient_table") return Optimizer::buffer_shape(buffer, group, param);
+Shape LandingSAGA::buffer_shape(const std::string& buffer, const nn::Parameter& param) const {
+  if (buffer != "gradient_table") return Optimizer::buffer_shape(buffer, param);
   std::vector<std::int64_t> dims{num_terms_};
   dims.insert(dims.end(), param.shape().begin(), param.shape().end());
   return Shape(std::move(dims));
@@ -235,9 +234,8 @@ void LandingSAGA::step() {
   for_each_update([this](nn::Parameter& param, ParamState& state, const Hyperparameters& o) {
     if (!state.buffers.contains("gradient_table")) {
       const Tensor& v = param.value();
-      state.buffers.emplace(
-          "gradient_table",
-          Tensor::zeros(buffer_shape("gradient_table", 0, param), v.dtype(), v.device()));
+      state.buffers.emplace("gradient_table", Tensor::zeros(buffer_shape("gradient_table", param),
+                                                            v.dtype(), v.device()));
       state.buffers.emplace("gradient_mean", Tensor::zeros(v.shape(), v.dtype(), v.device()));
     }
     Tensor stored = state.buffers.at("gradient_table").select(0, term_);

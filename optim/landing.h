@@ -100,8 +100,7 @@ class LandingSAGA : public Optimizer {
   std::vector<std::string> buffer_names() const override {
     return {"gradient_table", "gradient_mean"};
   }
-  Shape buffer_shape(const std::string& buffer, std::size_t group,
-                     const nn::Parameter& param) const override;
+  Shape buffer_shape(const std::string& buffer, const nn::Parameter& param) const override;
 
  private:
   std::int64_t num_terms_;

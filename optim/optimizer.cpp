@@ -166,7 +166,7 @@ void Optimizer::for_each_update(
   }
 }
 
-Shape Optimizer::buffer_shape(const std::string&, std::size_t, const nn::Parameter& param) const {
+Shape Optimizer::buffer_shape(const std::string&, const nn::Parameter& param) const {
   return param.shape();
 }
 
@@ -180,7 +180,7 @@ ParamState Optimizer::read_state(StateDictReader& reader, std::size_t g, std::si
     const std::string key = prefix + name;
     if (!reader.contains(key)) continue;
     const Tensor& buffer = reader.tensor(key);
-    const Shape expected = buffer_shape(name, g, p);
+    const Shape expected = buffer_shape(name, p);
     check_argument(buffer.shape() == expected, name_, ": load_state_dict: '", key, "' has shape ",
                    buffer.shape(), ", expected ", expected);
     check_argument(is_floating(buffer.dtype()), name_, ": load_state_dict: '", key, "' has dtype ",

@@ -93,10 +93,9 @@ class Optimizer {
   // Names of the per-parameter buffers this optimizer keeps ("momentum_buffer", ...); any
   // other buffer in a state dict is rejected.
   virtual std::vector<std::string> buffer_names() const = 0;
-  // The shape a state dict's `buffer` of `param` (in group `group`) must have: the parameter's
-  // own, unless the optimizer keeps more per parameter (LandingSAGA's gradient table).
-  virtual Shape buffer_shape(const std::string& buffer, std::size_t group,
-                             const nn::Parameter& param) const;
+  // The shape a state dict's `buffer` of `param` must have: the parameter's own, unless the
+  // optimizer keeps more per parameter (LandingSAGA's gradient table).
+  virtual Shape buffer_shape(const std::string& buffer, const nn::Parameter& param) const;
 
   // Calls fn(param, its state, its group's options) for every parameter with a gradient,
   // group by group: the loop of every step().
