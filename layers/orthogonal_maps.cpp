@@ -6,7 +6,6 @@
 #include "autograd/ops/linalg.h"
 #include "autograd/ops/matmul.h"
 #include "autograd/ops/reduce.h"
-#include "autograd/ops/shape_ops.h"
 #include "autograd/ops/views.h"
 #include "autograd/record.h"
 #include "core/error.h"
@@ -125,16 +124,16 @@ Variable bjorck(const Variable& w, std::int64_t iterations, std::int64_t order) 
 
 Variable gram_schmidt(const Variable& p) {
   check_wide(p, "gram_schmidt");
-  Variable q;
-  for (std::int64_t i = 0; i < p.size(0); ++i) {
-    Variable u = autograd::slice(p, 0, i, i + 1);
-    for (int pass = 0; i > 0 && pass < 2; ++pass) {
-      u = u - autograd::matmul(autograd::matmul(u, autograd::t(q)), q);
-    }
-    u = u / autograd::norm(u);
-    q = i == 0 ? u : autograd::cat({q, u}, 0);
-  }
-  return q;
+  // Gram-Schmidt of the rows of P is Q^T for P^T = Q R with diag(R) > 0: QR (LAPACK) gives some
+  // Q R, and Q diag(s), s = sign(diag R), is the positive-diagonal factor. The signs are
+  // constants (locally constant where R is invertible), so the gradient is the QR adjoint's.
+  const autograd::QROutput f = autograd::qr(autograd::t(p));
+  const Tensor r = f.r.value();
+  const std::int64_t k = r.size(0);
+  const Tensor diagonal = ortho::sum(ortho::mul(r, Tensor::eye(k, r.dtype(), r.device())), {0});
+  // 1 where diag(R) >= 0, -1 where negative: never 0, so a zero pivot keeps Q's column.
+  const Tensor signs = ortho::affine(ortho::lt(diagonal, 0.0), -2.0, 1.0);
+  return autograd::contiguous(autograd::t(f.q * Variable(signs.unsqueeze(0))));
 }
 
 Variable lowdin(const Variable& p) {

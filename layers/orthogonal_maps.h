@@ -44,10 +44,13 @@ autograd::Variable householder_product(const autograd::Variable& v, std::int64_t
 autograd::Variable bjorck(const autograd::Variable& w, std::int64_t iterations = 15,
                           std::int64_t order = 1);
 
-// Unrolled Gram-Schmidt of the rows of a full-rank P (p x n, p <= n), each row orthogonalized
-// twice against the previous ones ("twice is enough", Giraud et al. 2005) so the result is
-// orthonormal to rounding even for ill-conditioned P: OPT's GS (Liu et al. 2021). Time and
-// saved memory O(p^2 n).
+// Gram-Schmidt of the rows of a full-rank P (p x n, p <= n), OPT's GS (Liu et al. 2021),
+// computed as the positive-diagonal QR factor: GS(P) = Q^T for P^T = Q R with diag(R) > 0,
+// which is what Gram-Schmidt computes in exact arithmetic. Q comes from autograd::qr (LAPACK's
+// Householder geqrf / orgqr on the CPU) with its columns' signs fixed, so the rows are
+// orthonormal to rounding even for ill-conditioned P, and the gradient is the exact one of that
+// map, the QR adjoint (autograd/ops/linalg.h). Time O(p^2 n); saved memory O(p n), not the
+// O(p^2 n) of an unrolled row-by-row loop.
 autograd::Variable gram_schmidt(const autograd::Variable& p);
 
 // Löwdin symmetric orthogonalization (P P^T)^{-1/2} P of a full-rank P (p x n, p <= n), the

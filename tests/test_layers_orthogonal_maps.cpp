@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdint>
 #include <vector>
 
@@ -132,6 +133,34 @@ TEST(OrthogonalMaps, GramSchmidtMatchesQR) {
   EXPECT_LT(distance_to_manifold(
                 gram_schmidt(Variable(random_tensor({5, 5}, 12, DType::Float32))).value()),
             1e-5);
+}
+
+// Textbook modified Gram-Schmidt of the rows of a float64 p x n matrix, on plain values.
+Tensor reference_gram_schmidt(const Tensor& p) {
+  const std::int64_t rows = p.size(0), n = p.size(1);
+  std::vector<double> q = p.contiguous().to_vector<double>();
+  const auto at = [&](std::int64_t i, std::int64_t j) -> double& {
+    return q[static_cast<std::size_t>(i * n + j)];
+  };
+  for (std::int64_t i = 0; i < rows; ++i) {
+    for (std::int64_t j = 0; j < i; ++j) {
+      double dot = 0.0;
+      for (std::int64_t c = 0; c < n; ++c) dot += at(i, c) * at(j, c);
+      for (std::int64_t c = 0; c < n; ++c) at(i, c) -= dot * at(j, c);
+    }
+    double norm = 0.0;
+    for (std::int64_t c = 0; c < n; ++c) norm += at(i, c) * at(i, c);
+    norm = std::sqrt(norm);
+    for (std::int64_t c = 0; c < n; ++c) at(i, c) /= norm;
+  }
+  return Tensor::from_vector(q, {rows, n});
+}
+
+TEST(OrthogonalMaps, GramSchmidtMatchesTextbookGramSchmidt) {
+  for (const Tensor& p :
+       {random_tensor({5, 7}, 17), random_tensor({6, 6}, 18), random_tensor({1, 4}, 19)}) {
+    expect_close(gram_schmidt(Variable(p)).value(), reference_gram_schmidt(p), 1e-12, 0.0);
+  }
 }
 
 TEST(OrthogonalMaps, GramSchmidtStaysOrthogonalWhenIllConditioned) {
