@@ -45,7 +45,8 @@ class MomentumFunction final : public autograd::Function {
 
   std::vector<Tensor> forward(autograd::FunctionContext&,
                               const std::vector<Tensor>& inputs) override {
-    state_ = make_momentum_state(inputs[0], gamma_, options_.arithmetic, options_.residual_blocks);
+    state_ = make_momentum_state(inputs[0], gamma_, options_.arithmetic, options_.residual_blocks,
+                                 options_.initial_velocity);
     for (const auto& block : blocks_) {
       state_->advance(run_block(*block, autograd::Variable(state_->position())).value());
     }
@@ -60,7 +61,8 @@ class MomentumFunction final : public autograd::Function {
       state_->rewind_position();
       const Tensor g = grad_v.defined() ? add(grad_x, grad_v) : grad_x.clone();
       std::vector<std::size_t> slots;
-      const Tensor w = mul(g, 1.0 - gamma_.value());
+      const Tensor w =
+          mul(g, step_weight(gamma_, options_.initial_velocity, static_cast<std::int64_t>(n)));
       const std::vector<Tensor> vjp = recompute(n, ctx, w, slots);
       if (vjp[0].defined()) add_(grad_x, vjp[0]);
       if (options_.residual_blocks) add_(grad_x, w, -1.0);  // f_n = block_n - identity
@@ -140,9 +142,11 @@ autograd::Variable MomentumSequential::block_function(std::size_t n,
 
 autograd::Variable MomentumSequential::forward_stored(const autograd::Variable& x) const {
   const double gamma = fraction_.value();
-  autograd::Variable position = x, velocity;  // v_0 = 0
+  autograd::Variable position = x, velocity;  // v_0 = 0, or f_0(x_0) through step_weight
   for (std::size_t n = 0; n < size(); ++n) {
-    const autograd::Variable step = autograd::mul(block_function(n, position), 1.0 - gamma);
+    const double weight =
+        step_weight(fraction_, options_.initial_velocity, static_cast<std::int64_t>(n));
+    const autograd::Variable step = autograd::mul(block_function(n, position), weight);
     velocity = velocity.defined() ? autograd::add(autograd::mul(velocity, gamma), step) : step;
     position = autograd::add(position, velocity);
   }

@@ -22,11 +22,15 @@ struct MomentumOptions {
   // f_n(x) = block_n(x) - x, for blocks that already add their input (ResNet blocks), as the
   // reference package's transform does: with gamma -> 0 the stage is the original ResNet stage.
   bool residual_blocks = false;
+  // v_0: zero (the paper and the reference package), or f_0(x_0) so that v_1 = f_0(x_0).
+  InitialVelocity initial_velocity = InitialVelocity::Zero;
 };
 
 // A stage of momentum residual blocks (Sander, Ablin, Blondel & Peyré, "Momentum Residual
 // Neural Networks", ICML 2021, eq. 2), each block f_n mapping a tensor to one of its shape:
 //   v_0 = 0,  v_{n+1} = gamma v_n + (1 - gamma) f_n(x_n),  x_{n+1} = x_n + v_{n+1};  out = x_N.
+// With InitialVelocity::FirstBlock, v_0 = f_0(x_0): v_1 = f_0(x_0), and (1 - gamma) reads 1 for
+// n = 0 below.
 //
 // With invertible backprop (the default) the forward runs the blocks without recording and
 // keeps only (x_N, v_N); backward inverts one block at a time,

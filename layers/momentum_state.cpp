@@ -31,7 +31,7 @@ constexpr std::int64_t kParallelGrain = 32768;
 // The constants of the exact arithmetic, passed by value so the loops keep them in registers.
 struct ExactConstants {
   double den, inverse_den, num, inverse_num;
-  double step_scale;  // (1 - gamma) 2^36: f in units
+  double step_scale;  // the step's weight (1 - gamma, or 1) times 2^36: f in units
   double residual;    // 1 when f_n = block_n - identity, else 0
 };
 
@@ -110,31 +110,39 @@ bool rewind_elements(std::int64_t n, const T* out, const double* x, double* v, d
 // x_n, v_n in the input's dtype.
 class FloatState final : public MomentumState {
  public:
-  FloatState(const Tensor& x, MomentumFraction gamma, bool residual)
+  FloatState(const Tensor& x, MomentumFraction gamma, bool residual, InitialVelocity initial)
       : x_(x.clone()),
         v_(Tensor::zeros(x.shape(), x.dtype(), x.device())),
+        fraction_(gamma),
         gamma_(gamma.value()),
-        residual_(residual) {}
+        residual_(residual),
+        initial_(initial) {}
 
   Tensor position() const override { return x_.clone(); }
   Tensor velocity() const override { return v_.clone(); }
   void advance(const Tensor& out) override {
+    const double weight = step_weight(fraction_, initial_, steps_++);
     mul_(v_, gamma_);
-    add_(v_, out, 1.0 - gamma_);
-    if (residual_) add_(v_, x_, -(1.0 - gamma_));
+    add_(v_, out, weight);
+    if (residual_) add_(v_, x_, -weight);
     add_(x_, v_);
   }
   void rewind_position() override { add_(x_, v_, -1.0); }
   void rewind_velocity(const Tensor& out) override {
-    add_(v_, out, -(1.0 - gamma_));
-    if (residual_) add_(v_, x_, 1.0 - gamma_);
+    check_argument(steps_ > 0, "MomentumSequential: rewinding past the first block");
+    const double weight = step_weight(fraction_, initial_, --steps_);
+    add_(v_, out, -weight);
+    if (residual_) add_(v_, x_, weight);
     mul_(v_, 1.0 / gamma_);
   }
 
  private:
   Tensor x_, v_;
+  MomentumFraction fraction_;
   double gamma_;
   bool residual_;
+  InitialVelocity initial_;
+  std::int64_t steps_ = 0;  // blocks advanced and not rewound
 };
 
 // x_n, v_n as integer multiples of 2^-36 held in doubles (exact below 2^53, and the loops
@@ -144,19 +152,17 @@ class FloatState final : public MomentumState {
 // it when it gets back there.
 class ExactState final : public MomentumState {
  public:
-  ExactState(const Tensor& x, MomentumFraction gamma, bool residual)
+  ExactState(const Tensor& x, MomentumFraction gamma, bool residual, InitialVelocity initial)
       : dtype_(x.dtype()),
         shape_(x.shape()),
         x_(Tensor::empty(x.shape(), DType::Float64)),
         v_(Tensor::zeros(x.shape(), DType::Float64)),
         store_(Tensor::zeros(x.shape(), DType::Float64)),
-        constants_{
-            static_cast<double>(gamma.den),
-            1.0 / static_cast<double>(gamma.den),
-            static_cast<double>(gamma.num),
-            1.0 / static_cast<double>(gamma.num),
-            static_cast<double>(gamma.den - gamma.num) / static_cast<double>(gamma.den) * kScale,
-            residual ? 1.0 : 0.0} {
+        constants_{static_cast<double>(gamma.den),          1.0 / static_cast<double>(gamma.den),
+                   static_cast<double>(gamma.num),          1.0 / static_cast<double>(gamma.num),
+                   step_weight(gamma, initial, 1) * kScale, residual ? 1.0 : 0.0},
+        fraction_(gamma),
+        initial_(initial) {
     check_argument(x.device().is_cpu(), "MomentumSequential: exact arithmetic runs on CPU, got ",
                    "an input on ", x.device().to_string());
     const Tensor input = x.contiguous();
@@ -191,9 +197,10 @@ class ExactState final : public MomentumState {
     }
     bound_ = std::floor((bound_ * den + den - 1) / constants_.num);
     position_ = Tensor::empty(shape_, dtype_);  // a new tensor: the last one may be in use
+    const ExactConstants k = constants_at(steps_);
     const bool ok = for_block_output(out, [&]<typename T>(const T* o) {
       return advance_elements(numel(), o, x_.data<double>(), v_.data<double>(),
-                              store_.data<double>(), position_.data<T>(), constants_);
+                              store_.data<double>(), position_.data<T>(), k);
     });
     check_range(ok, "block " + std::to_string(steps_));
     ++steps_;
@@ -216,9 +223,10 @@ class ExactState final : public MomentumState {
   void rewind_velocity(const Tensor& out) override {
     check_argument(steps_ > 0, "MomentumSequential: rewinding past the first block");
     --steps_;
+    const ExactConstants k = constants_at(steps_);
     const bool ok = for_block_output(out, [&]<typename T>(const T* o) {
       return rewind_elements(numel(), o, x_.data<double>(), v_.data<double>(),
-                             store_.data<double>(), constants_);
+                             store_.data<double>(), k);
     });
     check_range(ok, "the recomputation of block " + std::to_string(steps_));
     if (!spilled_.empty() && spilled_.back().step == steps_) {
@@ -237,6 +245,13 @@ class ExactState final : public MomentumState {
 
   std::int64_t numel() const {
     return shape_.numel();
+  }
+
+  // The constants of step n, whose f_n enters v with step_weight(n).
+  ExactConstants constants_at(std::int64_t n) const {
+    ExactConstants k = constants_;
+    k.step_scale = step_weight(fraction_, initial_, n) * kScale;
+    return k;
   }
 
   // fn(const T* data) on a block output, which must match the state.
@@ -276,12 +291,19 @@ class ExactState final : public MomentumState {
   Tensor x_, v_, store_;
   Tensor position_;  // x in the stage's dtype; replaced, never written, when x changes
   ExactConstants constants_;
+  MomentumFraction fraction_;
+  InitialVelocity initial_;
   double bound_ = 0;        // every element of store_ is at most this
   std::int64_t steps_ = 0;  // blocks advanced and not rewound
   std::vector<Spilled> spilled_;
 };
 
 }  // namespace
+
+double step_weight(MomentumFraction gamma, InitialVelocity initial, std::int64_t n) {
+  if (n == 0 && initial == InitialVelocity::FirstBlock) return 1.0;
+  return static_cast<double>(gamma.den - gamma.num) / static_cast<double>(gamma.den);
+}
 
 MomentumFraction momentum_fraction(double gamma) {
   check_argument(gamma > 0.0 && gamma < 1.0, "MomentumSequential: gamma must be in (0, 1), got ",
@@ -307,12 +329,13 @@ MomentumFraction momentum_fraction(double gamma) {
 }
 
 std::unique_ptr<MomentumState> make_momentum_state(const Tensor& x, MomentumFraction gamma,
-                                                   MomentumArithmetic arithmetic, bool residual) {
+                                                   MomentumArithmetic arithmetic, bool residual,
+                                                   InitialVelocity initial) {
   check_floating("MomentumSequential", x);
   if (arithmetic == MomentumArithmetic::Float) {
-    return std::make_unique<FloatState>(x, gamma, residual);
+    return std::make_unique<FloatState>(x, gamma, residual, initial);
   }
-  return std::make_unique<ExactState>(x, gamma, residual);
+  return std::make_unique<ExactState>(x, gamma, residual, initial);
 }
 
 }  // namespace ortho::nn

@@ -34,10 +34,24 @@ enum class MomentumArithmetic {
   Float,
 };
 
+// The initial velocity v_0 of a momentum stage.
+enum class InitialVelocity {
+  // v_0 = 0: the paper's eq. 2 and the reference package's default.
+  Zero,
+  // v_0 = f_0(x_0), so v_1 = f_0(x_0): the first block takes a full residual step and the rest
+  // follow with momentum. It is the package's init_speed with the stage's own first block as
+  // init_function (no extra parameters); in a shallow stage it keeps one block undamped.
+  FirstBlock,
+};
+
+// The weight of f_n(x_n) in v_{n+1}: 1 - gamma, or 1 for the first block when v_0 = f_0(x_0).
+double step_weight(MomentumFraction gamma, InitialVelocity initial, std::int64_t n);
+
 // The state (x_n, v_n) of a momentum residual stage (Sander, Ablin, Blondel & Peyré, ICML 2021,
 // eq. 2), advanced block by block in the forward pass and rewound in invertible backprop:
 //   forward   v_{n+1} = gamma v_n + (1 - gamma) f_n(x_n),   x_{n+1} = x_n + v_{n+1}
-//   inverse   x_n = x_{n+1} - v_{n+1},   v_n = (v_{n+1} - (1 - gamma) f_n(x_n)) / gamma.
+//   inverse   x_n = x_{n+1} - v_{n+1},   v_n = (v_{n+1} - (1 - gamma) f_n(x_n)) / gamma,
+// with (1 - gamma) replaced by step_weight(gamma, initial, n).
 class MomentumState {
  public:
   virtual ~MomentumState() = default;
@@ -57,12 +71,13 @@ class MomentumState {
   virtual void rewind_velocity(const Tensor& out) = 0;
 };
 
-// The state x_0 = x, v_0 = 0 (the reference package's default initial velocity). `residual`:
-// the blocks already add their input, f_n(x) = block_n(x) - x. Exact arithmetic runs on CPU and
-// throws std::runtime_error when a value reaches 2^15 in magnitude or is not finite (a
-// diverging network), naming the block.
+// The state x_0 = x, v_0 = 0, or v_0 = f_0(x_0) with InitialVelocity::FirstBlock (applied by
+// the first advance). `residual`: the blocks already add their input, f_n(x) = block_n(x) - x.
+// Exact arithmetic runs on CPU and throws std::runtime_error when a value reaches 2^15 in magnitude
+// or is not finite (a diverging network), naming the block.
 std::unique_ptr<MomentumState> make_momentum_state(const Tensor& x, MomentumFraction gamma,
                                                    MomentumArithmetic arithmetic,
-                                                   bool residual = false);
+                                                   bool residual = false,
+                                                   InitialVelocity initial = InitialVelocity::Zero);
 
 }  // namespace ortho::nn

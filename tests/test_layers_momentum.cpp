@@ -66,10 +66,12 @@ std::shared_ptr<MomentumSequential> random_stage(std::size_t depth, DType dtype,
   return std::make_shared<MomentumSequential>(random_blocks(depth, dtype), options);
 }
 
-MomentumOptions options_for(bool invertible, MomentumArithmetic arithmetic) {
+MomentumOptions options_for(bool invertible, MomentumArithmetic arithmetic,
+                            nn::InitialVelocity initial = nn::InitialVelocity::Zero) {
   MomentumOptions options;
   options.invertible = invertible;
   options.arithmetic = arithmetic;
+  options.initial_velocity = initial;
   return options;
 }
 
@@ -89,10 +91,10 @@ double relative_error(const Tensor& a, const Tensor& b) {
 // Runs the blocks forward through a state, then rewinds it, and returns the largest relative
 // difference between a reconstructed block input and the forward's, over all blocks.
 double reconstruction_error(std::size_t depth, DType dtype, MomentumArithmetic arithmetic,
-                            double gamma = 0.9) {
+                            nn::InitialVelocity initial = nn::InitialVelocity::Zero) {
   const auto blocks = random_blocks(depth, dtype);
-  auto state =
-      nn::make_momentum_state(stage_input(dtype), nn::momentum_fraction(gamma), arithmetic);
+  auto state = nn::make_momentum_state(stage_input(dtype), nn::momentum_fraction(0.9), arithmetic,
+                                       false, initial);
   const autograd::NoGradGuard no_grad;
   std::vector<Tensor> inputs;
   for (const auto& block : blocks) {
@@ -107,7 +109,8 @@ double reconstruction_error(std::size_t depth, DType dtype, MomentumArithmetic a
     error = std::max(error, relative_error(x, inputs[n]));
     state->rewind_velocity(blocks[n]->forward(Variable(x)).value());
   }
-  EXPECT_LE(max_abs(state->velocity()), error * max_abs(inputs[0]) + 1e-300);
+  // v_0 = 0 again, to the rounding of the last inverse step (divided by gamma once more).
+  EXPECT_LE(max_abs(state->velocity()), 2 * error * max_abs(inputs[0]) + 1e-300);
   return error;
 }
 
@@ -131,6 +134,12 @@ TEST(MomentumState, ExactArithmeticReconstructsEveryInputBitForBit) {
 
 TEST(MomentumState, FloatArithmeticReconstructsFloat64To1e10) {
   EXPECT_LE(reconstruction_error(12, DType::Float64, MomentumArithmetic::Float), 1e-10);
+}
+
+TEST(MomentumState, FirstBlockInitialVelocityReconstructsLikeZero) {
+  const nn::InitialVelocity first = nn::InitialVelocity::FirstBlock;
+  EXPECT_EQ(reconstruction_error(12, DType::Float32, MomentumArithmetic::Exact, first), 0.0);
+  EXPECT_LE(reconstruction_error(12, DType::Float64, MomentumArithmetic::Float, first), 1e-10);
 }
 
 // Small gamma makes the bit store grow by log2(100) bits per step, so it spills to a fresh
@@ -212,6 +221,16 @@ TEST(MomentumSequential, InvertibleGradientsEqualStoredOnesInFloat64) {
                     stored, 1e-8);
 }
 
+TEST(MomentumSequential, FirstBlockInitialVelocityGradientsEqualStoredOnes) {
+  const nn::InitialVelocity first = nn::InitialVelocity::FirstBlock;
+  const StageGrads stored =
+      stage_grads(10, DType::Float64, options_for(false, MomentumArithmetic::Exact, first));
+  for (MomentumArithmetic arithmetic : {MomentumArithmetic::Exact, MomentumArithmetic::Float}) {
+    expect_same_grads(stage_grads(10, DType::Float64, options_for(true, arithmetic, first)), stored,
+                      1e-8);
+  }
+}
+
 TEST(MomentumSequential, Float32GradientsAtDepth100StayWithin1e3OfStored) {
   const StageGrads stored =
       stage_grads(100, DType::Float32, options_for(false, MomentumArithmetic::Exact));
@@ -282,6 +301,23 @@ TEST(MomentumSequential, ForwardMatchesTheRecurrenceAndRunsWithoutGraph) {
   EXPECT_LE(max_abs_diff(stage.forward(Variable(x)).value(), x2), 1e-8);
   stage.eval();
   EXPECT_EQ(stage.forward(Variable(x)).shape(), x.shape());
+}
+
+// v_0 = f_0(x_0): v_1 = f_0(x_0), then the recurrence as before.
+TEST(MomentumSequential, FirstBlockInitialVelocityStepsTheFirstBlockUndamped) {
+  Generator gen(2);
+  const auto block = std::make_shared<ConvBnTanh>(kChannels, gen);
+  block->to(DType::Float64);
+  MomentumOptions options;
+  options.gamma = 0.5;
+  options.initial_velocity = nn::InitialVelocity::FirstBlock;
+  MomentumSequential stage({block, block}, options);
+  const Tensor x = stage_input(DType::Float64);
+  const autograd::NoGradGuard no_grad;
+  const Tensor v1 = block->forward(Variable(x)).value();
+  const Tensor x1 = add(x, v1);
+  const Tensor x2 = add(x1, add(mul(v1, 0.5), mul(block->forward(Variable(x1)).value(), 0.5)));
+  EXPECT_LE(max_abs_diff(stage.forward(Variable(x)).value(), x2), 1e-8);
 }
 
 TEST(MomentumSequential, ShapeChangingBlocksAreRejected) {
