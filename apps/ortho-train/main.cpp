@@ -104,12 +104,13 @@ Run build_run(const TrainOptions& options) {
   run.test_loader = std::make_unique<data::DataLoader>(
       make_test_loader(load_split(options.data_dir, data::Cifar10::Split::Test), options));
   Generator init(options.seed);
-  run.model = make_model(options.model, init);
+  run.model = make_model(options.model, init, momentum_options(options));
   nn::make_orthogonal(*run.model, nn::parse_orthogonal_layers(options.orthogonal), &init);
-  nn::make_opt(
-      *run.model,
-      nn::OPTOptions{.method = nn::parse_opt_method(options.opt), .sopt_dim = options.sopt_dim},
-      nn::parse_opt_layers(options.opt_layers), &init);
+  nn::make_opt(*run.model,
+               nn::OPTOptions{.method = nn::parse_opt_method(options.opt),
+                              .sopt_dim = options.sopt_dim,
+                              .sopt_fraction = options.sopt_fraction},
+               nn::parse_opt_layers(options.opt_layers), &init);
   run.optimizer = make_optimizer(options, run.model->parameters());
   run.scheduler = std::make_unique<optim::LRScheduler>(
       *run.optimizer, make_schedule(options, run.train_loader->num_batches()));

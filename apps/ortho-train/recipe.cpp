@@ -33,7 +33,17 @@ std::shared_ptr<const optim::Schedule> main_schedule(const TrainOptions& o,
 
 }  // namespace
 
-std::shared_ptr<nn::Module> make_model(const std::string& name, Generator& gen) {
+nn::MomentumOptions momentum_options(const TrainOptions& options) {
+  nn::MomentumOptions momentum;
+  momentum.gamma = options.gamma;
+  momentum.initial_velocity = options.initial_velocity == "first-block"
+                                  ? nn::InitialVelocity::FirstBlock
+                                  : nn::InitialVelocity::Zero;
+  return momentum;
+}
+
+std::shared_ptr<nn::Module> make_model(const std::string& name, Generator& gen,
+                                       const nn::MomentumOptions& momentum) {
   static const std::map<std::string, std::function<std::shared_ptr<nn::Module>(Generator&)>>
       factories = {
           {"resnet20", [](Generator& g) { return nn::resnet20(10, &g); }},
@@ -43,17 +53,17 @@ std::shared_ptr<nn::Module> make_model(const std::string& name, Generator& gen) 
           {"resnet110", [](Generator& g) { return nn::resnet110(10, &g); }},
           {"resnet1202", [](Generator& g) { return nn::resnet1202(10, &g); }},
           {"resnet18", [](Generator& g) { return nn::resnet18_cifar(10, &g); }},
-          // Momentum ResNets (gamma 0.9, invertible backprop): layers/models/momentum_resnet.h.
-          {"mresnet20", [](Generator& g) { return nn::momentum_resnet_cifar(20, 10, &g); }},
-          {"mresnet32", [](Generator& g) { return nn::momentum_resnet_cifar(32, 10, &g); }},
-          {"mresnet44", [](Generator& g) { return nn::momentum_resnet_cifar(44, 10, &g); }},
-          {"mresnet56", [](Generator& g) { return nn::momentum_resnet_cifar(56, 10, &g); }},
-          {"mresnet110", [](Generator& g) { return nn::momentum_resnet_cifar(110, 10, &g); }},
-          {"mresnet1202", [](Generator& g) { return nn::momentum_resnet_cifar(1202, 10, &g); }},
           // The CNN-6 / CNN-9 of the OPT paper (Liu et al. 2021): layers/models/cnn_cifar.h.
           {"cnn6", [](Generator& g) { return nn::cnn6(10, &g); }},
           {"cnn9", [](Generator& g) { return nn::cnn9(10, &g); }},
       };
+  // Momentum ResNets (invertible backprop): layers/models/momentum_resnet.h.
+  if (name.starts_with("mresnet")) {
+    const std::string depth = name.substr(7);
+    if (factories.contains("resnet" + depth)) {
+      return nn::momentum_resnet_cifar(std::stoll(depth), 10, &gen, momentum);
+    }
+  }
   const auto it = factories.find(name);
   if (it == factories.end()) throw std::invalid_argument("unknown --model '" + name + "'");
   return it->second(gen);

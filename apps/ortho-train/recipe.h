@@ -9,13 +9,18 @@
 #include "data/cifar10.h"
 #include "data/dataloader.h"
 #include "layers/module.h"
+#include "layers/momentum.h"
 #include "optim/optimizer.h"
 #include "optim/scheduler.h"
 
 namespace ortho::apps {
 
-// The network --model names, initialized from `gen`.
-std::shared_ptr<nn::Module> make_model(const std::string& name, Generator& gen);
+// The momentum stages' options from --gamma and --initial-velocity.
+nn::MomentumOptions momentum_options(const TrainOptions& options);
+
+// The network --model names, initialized from `gen`; `momentum` configures the mresnet* stages.
+std::shared_ptr<nn::Module> make_model(const std::string& name, Generator& gen,
+                                       const nn::MomentumOptions& momentum = {});
 
 // The --optimizer over all parameters with --lr, --weight-decay (and --momentum for SGD,
 // Landing and RiemannianSGD; --landing-lambda and --safe-step for the landing ones).

@@ -47,9 +47,25 @@ void add_opt_flags(CLI::App& app, TrainOptions& o) {
                  "S-OPT: learn a random p x p block of R per iteration (0: full OPT)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
+  app.add_option("--sopt-fraction", o.sopt_fraction,
+                 "S-OPT with p = round(fraction * d) in each layer (the paper's d/4, d/8; 0: off; "
+                 "not with --sopt-dim)")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
   app.add_option("--opt-layers", o.opt_layers,
                  "layers OPT applies to: all, conv or classifier (CLS-OPT)")
       ->check(CLI::IsMember({"all", "conv", "classifier"}))
+      ->capture_default_str();
+}
+
+void add_momentum_flags(CLI::App& app, TrainOptions& o) {
+  app.add_option("--gamma", o.gamma, "momentum ResNets (mresnet*): the momentum term gamma")
+      ->check(CLI::Range(1e-4, 1.0 - 1e-4))
+      ->capture_default_str();
+  app.add_option("--initial-velocity", o.initial_velocity,
+                 "momentum ResNets (mresnet*): each momentum stage's initial velocity, zero "
+                 "(the paper's) or first-block (v_0 = f_0(x_0): the first block steps undamped)")
+      ->check(CLI::IsMember({"zero", "first-block"}))
       ->capture_default_str();
 }
 
@@ -119,6 +135,7 @@ void add_train_flags(CLI::App& app, TrainOptions& options) {
   add_recipe_flags(app, options);
   add_orthogonal_flags(app, options);
   add_opt_flags(app, options);
+  add_momentum_flags(app, options);
 }
 
 void finish_options(TrainOptions& options) {
@@ -141,8 +158,19 @@ void finish_options(TrainOptions& options) {
   if (options.opt == "landing" && !options.optimizer.starts_with("landing")) {
     throw std::invalid_argument("--opt landing needs --optimizer landing or landing-adam");
   }
-  if (options.sopt_dim > 0 && options.opt == "none") {
-    throw std::invalid_argument("--sopt-dim needs an --opt method");
+  if ((options.sopt_dim > 0 || options.sopt_fraction > 0) && options.opt == "none") {
+    throw std::invalid_argument("--sopt-dim and --sopt-fraction need an --opt method");
+  }
+  if (options.sopt_dim > 0 && options.sopt_fraction > 0) {
+    throw std::invalid_argument("--sopt-dim and --sopt-fraction: give one S-OPT block size");
+  }
+  if (!options.model.starts_with("mresnet") &&
+      (options.gamma != TrainOptions{}.gamma ||
+       options.initial_velocity != TrainOptions{}.initial_velocity)) {
+    throw std::invalid_argument(
+        "--gamma and --initial-velocity apply to the momentum ResNets "
+        "(--model mresnet*), not to " +
+        options.model);
   }
   if (options.warmup_epochs >= static_cast<double>(options.epochs)) {
     throw std::invalid_argument("--warmup-epochs must be below --epochs");
@@ -150,25 +178,31 @@ void finish_options(TrainOptions& options) {
 }
 
 nlohmann::json trajectory_config(const TrainOptions& o, std::int64_t train_samples) {
-  return {{"model", o.model},
-          {"epochs", o.epochs},
-          {"batch_size", o.batch_size},
-          {"lr", o.lr},
-          {"momentum", o.momentum},
-          {"schedule", o.schedule},
-          {"warmup_epochs", o.warmup_epochs},
-          {"optimizer", o.optimizer},
-          {"weight_decay", o.weight_decay},
-          {"label_smoothing", o.label_smoothing},
-          {"seed", o.seed},
-          {"subset", o.subset},
-          {"orthogonal", o.orthogonal},
-          {"landing_lambda", o.landing_lambda},
-          {"safe_step", o.safe_step},
-          {"opt", o.opt},
-          {"sopt_dim", o.sopt_dim},
-          {"opt_layers", o.opt_layers},
-          {"train_samples", train_samples}};
+  nlohmann::json config = {{"model", o.model},
+                           {"epochs", o.epochs},
+                           {"batch_size", o.batch_size},
+                           {"lr", o.lr},
+                           {"momentum", o.momentum},
+                           {"schedule", o.schedule},
+                           {"warmup_epochs", o.warmup_epochs},
+                           {"optimizer", o.optimizer},
+                           {"weight_decay", o.weight_decay},
+                           {"label_smoothing", o.label_smoothing},
+                           {"seed", o.seed},
+                           {"subset", o.subset},
+                           {"orthogonal", o.orthogonal},
+                           {"landing_lambda", o.landing_lambda},
+                           {"safe_step", o.safe_step},
+                           {"opt", o.opt},
+                           {"sopt_dim", o.sopt_dim},
+                           {"opt_layers", o.opt_layers},
+                           {"train_samples", train_samples}};
+  if (o.sopt_fraction > 0) config["sopt_fraction"] = o.sopt_fraction;
+  if (o.model.starts_with("mresnet")) {
+    config["gamma"] = o.gamma;
+    config["initial_velocity"] = o.initial_velocity;
+  }
+  return config;
 }
 
 void check_same_trajectory(const nlohmann::json& saved, const nlohmann::json& current,

@@ -32,7 +32,10 @@ struct TrainOptions {
   bool safe_step = true;
   std::string opt = "none";        // OPT method: none, gs, hr, ls, cp, ogd, or, landing
   std::int64_t sopt_dim = 0;       // S-OPT block size p (0: full OPT)
+  double sopt_fraction = 0;        // S-OPT block size as a fraction of each layer's d (0: off)
   std::string opt_layers = "all";  // all, conv or classifier (CLS-OPT)
+  double gamma = 0.9;              // momentum ResNets' momentum term
+  std::string initial_velocity = "zero";  // momentum ResNets' v_0: zero or first-block
 };
 
 // The model names --model accepts.
