@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""PyTorch peer of ortho-train: the same CIFAR ResNet, data, recipe and JSON lines.
+"""PyTorch peer of ortho-train: the same CIFAR ResNet (or the OPT paper's CNN-6 / CNN-9),
+data, recipe and JSON lines.
 
 The network mirrors layers/models/resnet_cifar.{h,cpp} and basic_block.{h,cpp}: a 3x3 stem
 conv + BN + ReLU, stages of BasicBlocks (He et al. 2016, Fig. 2) with option-B shortcuts
@@ -47,6 +48,11 @@ MODELS = {
     "resnet110": ([16, 32, 64], 18),
     "resnet1202": ([16, 32, 64], 200),
     "resnet18": ([64, 128, 256, 512], 2),
+}
+# The OPT paper's plain CNNs (layers/models/cnn_cifar.h): stage widths, convs per stage.
+CNN_MODELS = {
+    "cnn6": ([64, 64, 64], 2),
+    "cnn9": ([64, 64, 64], 3),
 }
 
 
@@ -161,7 +167,31 @@ class ResNetCifar(nn.Sequential):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
 
 
+class CNNCifar(nn.Sequential):
+    """Stages of (3x3 conv, BN, ReLU) x c and a 2x2 max-pool, a 4x4 conv fc6 (no BN, no ReLU),
+    flatten and fc, named as in ortho; convolutions N(0, 2 / fan_in), fc PyTorch's default."""
+
+    def __init__(self, widths, convs_per_stage, num_classes=10):
+        super().__init__()
+        channels = 3
+        for s, width in enumerate(widths, 1):
+            for i in range(convs_per_stage):
+                self.add_module(f"conv{s}_{i}", conv(channels, width, 3, 1))
+                self.add_module(f"bn{s}_{i}", nn.BatchNorm2d(width))
+                self.add_module(f"relu{s}_{i}", nn.ReLU())
+                channels = width
+            self.add_module(f"pool{s}", nn.MaxPool2d(2))
+        self.add_module("fc6", nn.Conv2d(channels, channels, 4, bias=False))
+        self.add_module("flatten", nn.Flatten(1))
+        self.add_module("fc", nn.Linear(channels, num_classes))
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")
+
+
 def build_model(name):
+    if name in CNN_MODELS:
+        return CNNCifar(*CNN_MODELS[name])
     widths, blocks = MODELS[name]
     return ResNetCifar(widths, blocks)
 
@@ -221,7 +251,7 @@ def parse_args(argv):
     p = argparse.ArgumentParser(
         description="Trains a CIFAR ResNet in PyTorch with ortho-train's recipe; "
         "prints one JSON object per epoch on stdout.")
-    p.add_argument("--model", choices=sorted(MODELS), default="resnet20")
+    p.add_argument("--model", choices=sorted(MODELS) + sorted(CNN_MODELS), default="resnet20")
     p.add_argument("--data", default=os.environ.get("ORTHO_CIFAR10_DIR") or DEFAULT_DATA,
                    help=f"CIFAR-10 binary directory (default: $ORTHO_CIFAR10_DIR, else "
                    f"{DEFAULT_DATA})")
