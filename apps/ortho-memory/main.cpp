@@ -2,10 +2,13 @@
 // their momentum forms (MomentumSequential stages with invertible backprop) against depth.
 //
 // Each (model, depth) runs in a fresh child process (this program with the hidden --measure
-// flag), so its allocator peak and peak RSS are its own. Output: one JSON line per
-// configuration on stdout {"model": "resnet"|"momentum", "depth", "batch",
-// "peak_activation_bytes", "peak_rss_bytes", "ms_per_step", ...}; a table on stderr; and in
-// --out: memory.csv and memory.svg (memory and step time against depth for both models).
+// flag), so its allocator peak and peak RSS are its own; then one more child per depth times
+// the two models' steps alternately, so that the time ratio does not depend on how fast the
+// machine was when each ran. Output: one JSON line per child on stdout {"model":
+// "resnet"|"momentum", "depth", "batch", "peak_activation_bytes", "peak_rss_bytes",
+// "ms_per_step", ...} and {"model": "pair", "depth", "resnet_ms_per_step",
+// "momentum_ms_per_step", "time_ratio", ...}; a table on stderr; and in --out: memory.csv,
+// step_time.csv and memory.svg (memory and paired step time against depth).
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
@@ -32,6 +35,7 @@ namespace ortho::apps {
 namespace {
 
 const std::vector<std::string> kModels = {"resnet", "momentum"};
+const std::string kPair = "pair";  // both models timed alternately in one child
 constexpr double kMiB = 1024.0 * 1024.0;
 
 struct Options {
@@ -68,12 +72,14 @@ double available_memory_bytes() {
 }
 
 std::vector<std::string> child_args(const MemoryConfig& c) {
-  return {"--measure", c.model,
-          "--depths",  std::to_string(c.depth),
-          "--batch",   std::to_string(c.batch),
-          "--gamma",   std::to_string(c.gamma),
-          "--threads", std::to_string(c.threads),
-          "--repeats", std::to_string(c.repeats)};
+  std::vector<std::string> args = {"--measure", c.model,
+                                   "--depths",  std::to_string(c.depth),
+                                   "--batch",   std::to_string(c.batch),
+                                   "--gamma",   std::to_string(c.gamma),
+                                   "--threads", std::to_string(c.threads),
+                                   "--repeats", std::to_string(c.repeats)};
+  if (c.time_stored) args.push_back("--time-stored");
+  return args;
 }
 
 // The last JSON line a child printed.
@@ -96,38 +102,43 @@ using Results = std::map<std::string, std::map<std::int64_t, nlohmann::json>>;
 std::string table(const Results& results, const std::vector<std::int64_t>& depths) {
   std::string text =
       "depth  act MiB resnet  act MiB momentum  ratio  RSS MiB resnet  RSS MiB momentum"
-      "  ms resnet  ms momentum  time ratio  cpu ratio\n";
+      "  ms resnet  ms momentum  time ratio  cpu ratio  recompute ratio\n";
   const auto get = [&](const std::string& model, std::int64_t depth, const char* key) {
     const auto m = results.find(model);
     if (m == results.end() || !m->second.count(depth)) return -1.0;
-    return m->second.at(depth).at(key).get<double>();
+    const nlohmann::json& r = m->second.at(depth);
+    return r.contains(key) ? r.at(key).get<double>() : -1.0;
   };
   for (std::int64_t d : depths) {
     const double ar = get("resnet", d, "peak_activation_bytes"),
                  am = get("momentum", d, "peak_activation_bytes");
-    const double tr = get("resnet", d, "ms_per_step"), tm = get("momentum", d, "ms_per_step");
-    const double cr = get("resnet", d, "cpu_ms_per_step"),
-                 cm = get("momentum", d, "cpu_ms_per_step");
     char row[256];
     std::snprintf(row, sizeof row,
-                  "%5lld  %14.1f  %16.1f  %5.2f  %14.1f  %16.1f  %9.1f  %11.1f  %10.2f  %9.2f\n",
+                  "%5lld  %14.1f  %16.1f  %5.2f  %14.1f  %16.1f  %9.1f  %11.1f  %10.2f  %9.2f  "
+                  "%15.2f\n",
                   static_cast<long long>(d), ar / kMiB, am / kMiB, ar / am,
                   get("resnet", d, "peak_rss_bytes") / kMiB,
-                  get("momentum", d, "peak_rss_bytes") / kMiB, tr, tm, tm / tr, cm / cr);
+                  get("momentum", d, "peak_rss_bytes") / kMiB, get(kPair, d, "resnet_ms_per_step"),
+                  get(kPair, d, "momentum_ms_per_step"), get(kPair, d, "time_ratio"),
+                  get(kPair, d, "cpu_time_ratio"), get(kPair, d, "recompute_ratio"));
     text += row;
   }
-  return text + "(-1: not measured)\n";
+  return text + "(-1: not measured; times from the paired child, medians)\n";
 }
 
 void write_outputs(const Options& opts, const Results& results) {
   CsvTable csv({"model", "depth", "batch", "peak_activation_bytes", "peak_rss_bytes", "ms_per_step",
                 "cpu_ms_per_step"});
+  CsvTable step_time({"depth", "batch", "resnet_ms_per_step", "momentum_ms_per_step", "time_ratio",
+                      "cpu_time_ratio"});
   PlotPanel memory{
       "Peak activation memory, batch " + std::to_string(opts.config.batch), "depth", "MiB", {}, 1};
-  PlotPanel time{"Training step time", "depth", "ms", {}, 1};
-  for (const auto& [model, by_depth] : results) {
+  PlotPanel time{"Training step time (paired)", "depth", "ms", {}, 1};
+  for (const std::string& model : kModels) {
+    const auto by_depth = results.find(model);
+    if (by_depth == results.end()) continue;
     PlotSeries mem{model == "resnet" ? "ResNet" : "Momentum ResNet", {}, {}}, ms = mem;
-    for (const auto& [depth, r] : by_depth) {
+    for (const auto& [depth, r] : by_depth->second) {
       csv.add_row({model, std::to_string(depth), std::to_string(r.at("batch").get<int>()),
                    std::to_string(r.at("peak_activation_bytes").get<std::int64_t>()),
                    std::to_string(r.at("peak_rss_bytes").get<std::int64_t>()),
@@ -135,30 +146,78 @@ void write_outputs(const Options& opts, const Results& results) {
                    csv_number(r.at("cpu_ms_per_step").get<double>())});
       mem.x.push_back(static_cast<double>(depth));
       mem.y.push_back(r.at("peak_activation_bytes").get<double>() / kMiB);
-      ms.x.push_back(static_cast<double>(depth));
-      ms.y.push_back(r.at("ms_per_step").get<double>());
+    }
+    if (const auto pairs = results.find(kPair); pairs != results.end()) {
+      for (const auto& [depth, r] : pairs->second) {
+        ms.x.push_back(static_cast<double>(depth));
+        ms.y.push_back(r.at(model + "_ms_per_step").get<double>());
+      }
     }
     memory.series.push_back(mem);
     time.series.push_back(ms);
   }
+  if (const auto pairs = results.find(kPair); pairs != results.end()) {
+    for (const auto& [depth, r] : pairs->second) {
+      step_time.add_row({std::to_string(depth), std::to_string(r.at("batch").get<int>()),
+                         csv_number(r.at("resnet_ms_per_step").get<double>()),
+                         csv_number(r.at("momentum_ms_per_step").get<double>()),
+                         csv_number(r.at("time_ratio").get<double>()),
+                         csv_number(r.at("cpu_time_ratio").get<double>())});
+    }
+  }
   write_file_atomically(opts.out + "/memory.csv", csv.str());
+  write_file_atomically(opts.out + "/step_time.csv", step_time.str());
   write_file_atomically(opts.out + "/memory.svg", render_svg_plot({memory, time}));
 }
 
-// Skips a configuration whose peak RSS, extrapolated linearly in depth from the deepest one of
-// the same model measured so far, would not fit in the memory available now.
-bool fits_in_memory(const Results& results, const MemoryConfig& c) {
-  const auto m = results.find(c.model);
+// Peak RSS of `model` at `depth`, extrapolated linearly in depth from the deepest one measured
+// so far; -1 when none was.
+double predicted_rss(const Results& results, const std::string& model, std::int64_t depth) {
+  const auto m = results.find(model);
+  if (m == results.end() || m->second.empty()) return -1;
+  const auto& [measured_depth, r] = *m->second.rbegin();
+  return r.at("peak_rss_bytes").get<double>() * static_cast<double>(depth) /
+         static_cast<double>(measured_depth);
+}
+
+// Whether `c` should fit in the memory available now: its model's predicted peak RSS, or for
+// the pair both models' (and the ResNet's again for the momentum form storing activations).
+bool predicted_to_fit(const Results& results, const MemoryConfig& c) {
+  double predicted = predicted_rss(results, c.model == kPair ? "resnet" : c.model, c.depth);
+  if (c.model == kPair) {
+    predicted += predicted_rss(results, "momentum", c.depth);
+    if (c.time_stored) predicted += predicted_rss(results, "resnet", c.depth);
+  }
   const double available = available_memory_bytes();
-  if (m == results.end() || m->second.empty() || available <= 0) return true;
-  const auto& [depth, r] = *m->second.rbegin();
-  const double predicted = r.at("peak_rss_bytes").get<double>() * c.depth / depth;
-  if (predicted < 0.9 * available) return true;
+  return available <= 0 || predicted < 0.9 * available;
+}
+
+// predicted_to_fit, with a note when it does not.
+bool fits_in_memory(const Results& results, const MemoryConfig& c) {
+  if (predicted_to_fit(results, c)) return true;
   print_error("ortho-memory",
-              c.model + " depth " + std::to_string(c.depth) + " skipped: about " +
-                  std::to_string(static_cast<long long>(predicted / kMiB)) + " MiB needed, " +
-                  std::to_string(static_cast<long long>(available / kMiB)) + " MiB available");
+              c.model + " depth " + std::to_string(c.depth) +
+                  " skipped: predicted peak RSS above 90% of the " +
+                  std::to_string(static_cast<long long>(available_memory_bytes() / kMiB)) +
+                  " MiB available");
   return false;
+}
+
+// Runs one child for `c` into `results`; false when it failed (the error is printed).
+bool run_child(const Options& opts, const MemoryConfig& c, Results& results,
+               ProgressBar& progress) {
+  try {
+    const nlohmann::json r = parse_child(run_self(child_args(c)), c);
+    results[c.model][c.depth] = r;
+    progress.clear();
+    emit_json_line(r);
+    write_outputs(opts, results);
+    return true;
+  } catch (const std::exception& e) {
+    progress.clear();
+    print_error("ortho-memory", e.what());
+    return false;
+  }
 }
 
 int run_all(const Options& opts) {
@@ -168,7 +227,7 @@ int run_all(const Options& opts) {
     throw std::invalid_argument("cannot create --out " + opts.out + ": " + error.message());
   Results results;
   ProgressBar progress("ortho-memory",
-                       static_cast<std::int64_t>(opts.depths.size() * kModels.size()), "run");
+                       static_cast<std::int64_t>(opts.depths.size() * (kModels.size() + 1)), "run");
   int status = 0;
   for (std::int64_t depth : opts.depths) {
     for (const std::string& model : kModels) {
@@ -176,18 +235,17 @@ int run_all(const Options& opts) {
       c.model = model;
       c.depth = depth;
       progress.advance();
-      if (!fits_in_memory(results, c)) continue;
-      try {
-        const nlohmann::json r = parse_child(run_self(child_args(c)), c);
-        results[model][depth] = r;
-        progress.clear();
-        emit_json_line(r);
-        write_outputs(opts, results);
-      } catch (const std::exception& e) {
-        progress.clear();
-        print_error("ortho-memory", e.what());
-        status = 1;
-      }
+      if (fits_in_memory(results, c) && !run_child(opts, c, results, progress)) status = 1;
+    }
+    MemoryConfig pair = opts.config;
+    pair.model = kPair;
+    pair.depth = depth;
+    progress.advance();
+    pair.time_stored = true;
+    pair.time_stored = predicted_to_fit(results, pair);  // the stored form only where it fits
+    const bool both = results["resnet"].count(depth) && results["momentum"].count(depth);
+    if (both && fits_in_memory(results, pair) && !run_child(opts, pair, results, progress)) {
+      status = 1;
     }
   }
   progress.finish();
@@ -217,8 +275,12 @@ int run(int argc, char** argv) {
   app.add_option("--out", opts.out, "directory for memory.csv and memory.svg")
       ->capture_default_str();
   app.add_option("--device", opts.device, "cpu (cuda later)")->capture_default_str();
-  app.add_option("--measure", opts.measure, "measure one model in this process")
-      ->check(CLI::IsMember(kModels))
+  app.add_option("--measure", opts.measure,
+                 "measure one model, or time both alternately (pair), in this process")
+      ->check(CLI::IsMember({kModels[0], kModels[1], kPair}))
+      ->group("");
+  app.add_flag("--time-stored", opts.config.time_stored,
+               "with --measure pair: time the momentum form storing activations too")
       ->group("");
   if (const std::optional<int> status = parse_flags(app, argc, argv)) return *status;
   check_options(opts);
@@ -226,7 +288,7 @@ int run(int argc, char** argv) {
     MemoryConfig c = opts.config;
     c.model = opts.measure;
     c.depth = opts.depths.front();
-    emit_json_line(measure_training_step(c));
+    emit_json_line(c.model == kPair ? measure_step_time_ratio(c) : measure_training_step(c));
     return 0;
   }
   return run_all(opts);

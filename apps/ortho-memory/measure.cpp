@@ -9,6 +9,7 @@
 #include <memory>
 #include <random>
 #include <stdexcept>
+#include <utility>
 #include <vector>
 
 #include "autograd/variable.h"
@@ -29,12 +30,14 @@ constexpr std::uint64_t kSeed = 0;
 
 std::shared_ptr<nn::Module> build_model(const MemoryConfig& config, Generator& gen) {
   if (config.model == "resnet") return nn::resnet_cifar(config.depth, kClasses, &gen);
-  if (config.model == "momentum") {
+  if (config.model == "momentum" || config.model == "momentum-stored") {
     nn::MomentumOptions options;
     options.gamma = config.gamma;
+    options.invertible = config.model == "momentum";
     return nn::momentum_resnet_cifar(config.depth, kClasses, &gen, options);
   }
-  throw std::invalid_argument("unknown model '" + config.model + "' (resnet or momentum)");
+  throw std::invalid_argument("unknown model '" + config.model +
+                              "' (resnet, momentum or momentum-stored)");
 }
 
 Tensor random_labels(std::int64_t n) {
@@ -73,28 +76,51 @@ void reset_peak_rss() {
   std::ofstream("/proc/self/clear_refs") << "5";
 }
 
+// One model's training step on one random batch: forward, cross-entropy, backward, SGD update.
+class TrainingStep {
+ public:
+  explicit TrainingStep(const MemoryConfig& config)
+      : gen_(kSeed),
+        model_(build_model(config, gen_)),
+        images_(randn({config.batch, 3, 32, 32}, DType::Float32, Device::cpu(), &gen_)),
+        labels_(random_labels(config.batch)),
+        optimizer_(model_->parameters(), optim::SGDOptions{.lr = 0.01, .momentum = 0.9}) {
+    model_->train();
+  }
+
+  void operator()() {
+    optimizer_.zero_grad();
+    loss_fn_(model_->forward(images_), labels_).backward();
+    optimizer_.step();
+  }
+
+  // (wall ms, process CPU ms) of one step.
+  std::pair<double, double> timed() {
+    const auto start = std::chrono::steady_clock::now();
+    const std::clock_t cpu_start = std::clock();
+    (*this)();
+    return {
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count(),
+        1e3 * static_cast<double>(std::clock() - cpu_start) / CLOCKS_PER_SEC};
+  }
+
+  std::int64_t num_parameters() const { return model_->num_parameters(); }
+
+ private:
+  Generator gen_;
+  std::shared_ptr<nn::Module> model_;
+  autograd::Variable images_;
+  Tensor labels_;
+  nn::CrossEntropyLoss loss_fn_;
+  optim::SGD optimizer_;
+};
+
 }  // namespace
 
 nlohmann::json measure_training_step(const MemoryConfig& config) {
   mallopt(M_MMAP_THRESHOLD, kRssMmapThreshold);
   set_num_threads(config.threads);
-  Generator gen(kSeed);
-  const std::shared_ptr<nn::Module> model = build_model(config, gen);
-  model->train();
-  const autograd::Variable images(
-      randn({config.batch, 3, 32, 32}, DType::Float32, Device::cpu(), &gen));
-  const Tensor labels = random_labels(config.batch);
-  const nn::CrossEntropyLoss loss_fn;
-  optim::SGDOptions sgd;
-  sgd.lr = 0.01;
-  sgd.momentum = 0.9;
-  optim::SGD optimizer(model->parameters(), sgd);
-  const auto step = [&] {
-    optimizer.zero_grad();
-    loss_fn(model->forward(images), labels).backward();
-    optimizer.step();
-  };
-
+  TrainingStep step(config);
   step();  // allocates gradients and optimizer state
   reset_peak_rss();
   step();
@@ -106,12 +132,9 @@ nlohmann::json measure_training_step(const MemoryConfig& config) {
   for (int r = 0; r < config.repeats; ++r) {
     const std::int64_t before = memory_stats().current_bytes;
     reset_peak_memory();
-    const auto start = std::chrono::steady_clock::now();
-    const std::clock_t cpu_start = std::clock();
-    step();
-    cpu_ms.push_back(1e3 * static_cast<double>(std::clock() - cpu_start) / CLOCKS_PER_SEC);
-    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
-                     .count());
+    const auto [wall, cpu] = step.timed();
+    ms.push_back(wall);
+    cpu_ms.push_back(cpu);
     peak_activation = std::max(peak_activation, memory_stats().peak_bytes - before);
   }
   return {{"model", config.model},
@@ -123,8 +146,54 @@ nlohmann::json measure_training_step(const MemoryConfig& config) {
           {"cpu_ms_per_step", median(cpu_ms)},
           {"gamma", config.model == "momentum" ? nlohmann::json(config.gamma) : nlohmann::json()},
           {"threads", config.threads},
-          {"parameters", model->num_parameters()},
+          {"parameters", step.num_parameters()},
           {"device", "cpu"}};
+}
+
+nlohmann::json measure_step_time_ratio(const MemoryConfig& config) {
+  mallopt(M_MMAP_THRESHOLD, kTimingMmapThreshold);
+  set_num_threads(config.threads);
+  std::vector<std::string> models = {"resnet", "momentum"};
+  if (config.time_stored) models.push_back("momentum-stored");
+  std::vector<std::unique_ptr<TrainingStep>> steps;
+  for (const std::string& model : models) {
+    MemoryConfig c = config;
+    c.model = model;
+    steps.push_back(std::make_unique<TrainingStep>(c));
+  }
+  for (int warm = 0; warm < 2; ++warm) {
+    for (const auto& step : steps) (*step)();
+  }
+  // wall[m], cpu[m]: model m's timed steps, in rounds that run every model once.
+  std::vector<std::vector<double>> wall(models.size()), cpu(models.size());
+  for (int r = 0; r < config.repeats; ++r) {
+    for (std::size_t m = 0; m < models.size(); ++m) {
+      const auto [w, c] = steps[m]->timed();
+      wall[m].push_back(w);
+      cpu[m].push_back(c);
+    }
+  }
+  // Median over rounds of model a's time over model b's.
+  const auto ratio = [&](const std::vector<std::vector<double>>& t, std::size_t a, std::size_t b) {
+    std::vector<double> ratios;
+    for (std::size_t r = 0; r < t[a].size(); ++r) ratios.push_back(t[a][r] / t[b][r]);
+    return median(ratios);
+  };
+  nlohmann::json out = {{"model", "pair"},
+                        {"depth", config.depth},
+                        {"batch", config.batch},
+                        {"resnet_ms_per_step", median(wall[0])},
+                        {"momentum_ms_per_step", median(wall[1])},
+                        {"time_ratio", ratio(wall, 1, 0)},
+                        {"cpu_time_ratio", ratio(cpu, 1, 0)},
+                        {"gamma", config.gamma},
+                        {"threads", config.threads},
+                        {"device", "cpu"}};
+  if (config.time_stored) {
+    out["stored_ms_per_step"] = median(wall[2]);
+    out["recompute_ratio"] = ratio(wall, 1, 2);
+  }
+  return out;
 }
 
 }  // namespace ortho::apps

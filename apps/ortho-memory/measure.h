@@ -7,8 +7,8 @@
 namespace ortho::apps {
 
 // One configuration of ortho-memory: a CIFAR ResNet ("resnet") or its momentum form
-// ("momentum", MomentumSequential stages with invertible backprop) of `depth`, trained on one
-// random batch of `batch` 32x32 images.
+// ("momentum", MomentumSequential stages with invertible backprop; "momentum-stored" without)
+// of `depth`, trained on one random batch of `batch` 32x32 images.
 struct MemoryConfig {
   std::string model = "resnet";
   std::int64_t depth = 20;
@@ -16,6 +16,9 @@ struct MemoryConfig {
   double gamma = 0.9;
   int threads = 2;
   int repeats = 3;
+  // Paired timing only: also time the momentum form storing its activations
+  // ("momentum-stored", invertible = false), the baseline of recomputation's own cost.
+  bool time_stored = false;
 };
 
 // Runs one training step (forward, cross-entropy, backward, SGD update) to allocate gradients
@@ -30,5 +33,14 @@ struct MemoryConfig {
 // "threads", "parameters", "device"}. std::invalid_argument for an unknown model or a depth
 // that is not 6n + 2.
 nlohmann::json measure_training_step(const MemoryConfig& config);
+
+// Times the ResNet and its momentum form of config.depth in one process, steps alternating
+// (two untimed rounds, then config.repeats timed ones), so that a machine whose speed drifts
+// slows both alike; with config.time_stored the momentum form storing its activations too.
+// Returns {"model": "pair", "depth", "batch", "resnet_ms_per_step", "momentum_ms_per_step"
+// (medians), "time_ratio", "cpu_time_ratio" (medians over rounds of momentum / ResNet wall and
+// process CPU time), "gamma", "threads", "device"}, and with time_stored "stored_ms_per_step"
+// and "recompute_ratio" (median of momentum / momentum-stored: what recomputation costs).
+nlohmann::json measure_step_time_ratio(const MemoryConfig& config);
 
 }  // namespace ortho::apps
