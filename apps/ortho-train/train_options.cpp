@@ -63,8 +63,9 @@ void add_momentum_flags(CLI::App& app, TrainOptions& o) {
       ->check(CLI::Range(1e-4, 1.0 - 1e-4))
       ->capture_default_str();
   app.add_option("--initial-velocity", o.initial_velocity,
-                 "momentum ResNets (mresnet*): each momentum stage's initial velocity, zero "
-                 "(the paper's) or first-block (v_0 = f_0(x_0): the first block steps undamped)")
+                 "momentum ResNets (mresnet*): each momentum stage's initial velocity, "
+                 "first-block (v_0 = f_0(x_0): the first block steps undamped, which keeps "
+                 "mresnet20 within a point of resnet20) or zero (the paper's)")
       ->check(CLI::IsMember({"zero", "first-block"}))
       ->capture_default_str();
 }

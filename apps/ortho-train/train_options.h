@@ -35,7 +35,7 @@ struct TrainOptions {
   double sopt_fraction = 0;        // S-OPT block size as a fraction of each layer's d (0: off)
   std::string opt_layers = "all";  // all, conv or classifier (CLS-OPT)
   double gamma = 0.9;              // momentum ResNets' momentum term
-  std::string initial_velocity = "zero";  // momentum ResNets' v_0: zero or first-block
+  std::string initial_velocity = "first-block";  // momentum ResNets' v_0: zero or first-block
 };
 
 // The model names --model accepts.
