@@ -114,7 +114,6 @@ class FloatState final : public MomentumState {
       : x_(x.clone()),
         v_(Tensor::zeros(x.shape(), x.dtype(), x.device())),
         fraction_(gamma),
-        gamma_(gamma.value()),
         residual_(residual),
         initial_(initial) {}
 
@@ -122,7 +121,7 @@ class FloatState final : public MomentumState {
   Tensor velocity() const override { return v_.clone(); }
   void advance(const Tensor& out) override {
     const double weight = step_weight(fraction_, initial_, steps_++);
-    mul_(v_, gamma_);
+    mul_(v_, fraction_.value());
     add_(v_, out, weight);
     if (residual_) add_(v_, x_, -weight);
     add_(x_, v_);
@@ -133,13 +132,12 @@ class FloatState final : public MomentumState {
     const double weight = step_weight(fraction_, initial_, --steps_);
     add_(v_, out, -weight);
     if (residual_) add_(v_, x_, weight);
-    mul_(v_, 1.0 / gamma_);
+    mul_(v_, 1.0 / fraction_.value());
   }
 
  private:
   Tensor x_, v_;
   MomentumFraction fraction_;
-  double gamma_;
   bool residual_;
   InitialVelocity initial_;
   std::int64_t steps_ = 0;  // blocks advanced and not rewound
@@ -158,9 +156,12 @@ class ExactState final : public MomentumState {
         x_(Tensor::empty(x.shape(), DType::Float64)),
         v_(Tensor::zeros(x.shape(), DType::Float64)),
         store_(Tensor::zeros(x.shape(), DType::Float64)),
-        constants_{static_cast<double>(gamma.den),          1.0 / static_cast<double>(gamma.den),
-                   static_cast<double>(gamma.num),          1.0 / static_cast<double>(gamma.num),
-                   step_weight(gamma, initial, 1) * kScale, residual ? 1.0 : 0.0},
+        constants_{static_cast<double>(gamma.den),
+                   1.0 / static_cast<double>(gamma.den),
+                   static_cast<double>(gamma.num),
+                   1.0 / static_cast<double>(gamma.num),
+                   0.0 /* step_scale: per step, constants_at */,
+                   residual ? 1.0 : 0.0},
         fraction_(gamma),
         initial_(initial) {
     check_argument(x.device().is_cpu(), "MomentumSequential: exact arithmetic runs on CPU, got ",
