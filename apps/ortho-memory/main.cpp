@@ -257,7 +257,8 @@ int run(int argc, char** argv) {
   Options opts;
   CLI::App app(
       "Peak activation memory (allocator stats), peak RSS and step time of one training step "
-      "of the CIFAR ResNets and their momentum forms, against depth; one fresh process each.",
+      "of the CIFAR ResNets and their momentum forms, against depth; one fresh process each, "
+      "and one more per depth timing both models alternately.",
       "ortho-memory");
   app.add_option("--depths", opts.depths, "comma-separated depths 6n + 2")
       ->delimiter(',')
@@ -269,10 +270,11 @@ int run(int argc, char** argv) {
       ->check(CLI::Range(1e-4, 0.9999))
       ->capture_default_str();
   add_threads_flag(app, opts.config.threads);
-  app.add_option("--repeats", opts.config.repeats, "timed steps (the median is reported)")
+  app.add_option("--repeats", opts.config.repeats,
+                 "timed steps per model, and timed rounds of the paired timing (medians reported)")
       ->check(CLI::Range(1, 1000))
       ->capture_default_str();
-  app.add_option("--out", opts.out, "directory for memory.csv and memory.svg")
+  app.add_option("--out", opts.out, "directory for memory.csv, step_time.csv and memory.svg")
       ->capture_default_str();
   app.add_option("--device", opts.device, "cpu (cuda later)")->capture_default_str();
   app.add_option("--measure", opts.measure,
