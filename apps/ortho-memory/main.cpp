@@ -241,8 +241,9 @@ int run_all(const Options& opts) {
     pair.model = kPair;
     pair.depth = depth;
     progress.advance();
-    pair.time_stored = true;
-    pair.time_stored = predicted_to_fit(results, pair);  // the stored form only where it fits
+    MemoryConfig with_stored = pair;
+    with_stored.time_stored = true;
+    pair.time_stored = predicted_to_fit(results, with_stored);  // only where it fits
     const bool both = results["resnet"].count(depth) && results["momentum"].count(depth);
     if (both && fits_in_memory(results, pair) && !run_child(opts, pair, results, progress)) {
       status = 1;

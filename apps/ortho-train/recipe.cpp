@@ -58,11 +58,11 @@ std::shared_ptr<nn::Module> make_model(const std::string& name, Generator& gen,
           {"cnn9", [](Generator& g) { return nn::cnn9(10, &g); }},
       };
   // Momentum ResNets (invertible backprop): layers/models/momentum_resnet.h.
-  if (name.starts_with("mresnet")) {
-    const std::string depth = name.substr(7);
-    if (factories.contains("resnet" + depth)) {
-      return nn::momentum_resnet_cifar(std::stoll(depth), 10, &gen, momentum);
-    }
+  static const std::map<std::string, std::int64_t> momentum_depths = {
+      {"mresnet20", 20}, {"mresnet32", 32},   {"mresnet44", 44},
+      {"mresnet56", 56}, {"mresnet110", 110}, {"mresnet1202", 1202}};
+  if (const auto m = momentum_depths.find(name); m != momentum_depths.end()) {
+    return nn::momentum_resnet_cifar(m->second, 10, &gen, momentum);
   }
   const auto it = factories.find(name);
   if (it == factories.end()) throw std::invalid_argument("unknown --model '" + name + "'");
