@@ -157,6 +157,8 @@ class Backend {
   virtual void eigh(const Tensor& a, Tensor& eigenvalues, Tensor& eigenvectors) = 0;  // ascending
   virtual void svd(const Tensor& a, Tensor& u, Tensor& s, Tensor& vh) = 0;            // reduced
   virtual void solve(const Tensor& a, const Tensor& b, Tensor& x) = 0;
+  virtual void solve_triangular(const Tensor& a, const Tensor& b, bool upper, bool left,
+                                Tensor& x) = 0;
   virtual void inverse(const Tensor& a, Tensor& out) = 0;
 
   // Random fill of a contiguous tensor from the counter-based state.

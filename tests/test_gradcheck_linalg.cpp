@@ -40,6 +40,20 @@ TEST(GradcheckLinalg, Solve) {
   EXPECT_TRUE(passes_gradcheck(op, {well_conditioned({3, 3}, 7), random_tensor({2, 3, 2}, 8)}));
 }
 
+TEST(GradcheckLinalg, SolveTriangular) {
+  for (bool upper : {true, false}) {
+    for (bool left : {true, false}) {
+      const auto op = [upper, left](const Inputs& in) {
+        return solve_triangular(in[0], in[1], upper, left);
+      };
+      const Tensor b = left ? random_tensor({3, 2}, 20) : random_tensor({2, 3}, 21);
+      // The unread triangle gets a zero gradient, which central differences confirm.
+      EXPECT_TRUE(passes_gradcheck(op, {well_conditioned({3, 3}, 22), b}));
+      EXPECT_TRUE(passes_gradcheck(op, {well_conditioned({2, 3, 3}, 23).transpose(1, 2), b}));
+    }
+  }
+}
+
 TEST(GradcheckLinalg, Inverse) {
   const auto op = [](const Inputs& in) { return inverse(in[0]); };
   EXPECT_TRUE(passes_gradcheck(op, {well_conditioned({3, 3}, 9)}));

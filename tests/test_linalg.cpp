@@ -307,6 +307,62 @@ TEST(Linalg, SolveFloat32) {
   }
 }
 
+// Only one triangle of the matrix is read: the other is filled with garbage.
+Tensor with_garbage_triangle(const Tensor& a, bool upper) {
+  std::vector<double> v = a.to_vector<double>();
+  const std::int64_t n = a.size(-1);
+  for (std::size_t base = 0; base < v.size(); base += static_cast<std::size_t>(n * n)) {
+    for (std::int64_t i = 0; i < n; ++i) {
+      for (std::int64_t j = 0; j < n; ++j) {
+        if (upper ? j < i : j > i) v[base + static_cast<std::size_t>(i * n + j)] = 1e3;
+      }
+    }
+  }
+  return Tensor::from_vector(v, a.shape()).to(a.dtype());
+}
+
+// The triangle of m that solve_triangular reads, the rest zero.
+Mat triangle(const Mat& m, bool upper) {
+  Mat out = m;
+  for (std::int64_t i = 0; i < m.rows; ++i) {
+    for (std::int64_t j = 0; j < m.cols; ++j) {
+      if (upper ? j < i : j > i) out(i, j) = 0.0;
+    }
+  }
+  return out;
+}
+
+TEST(Linalg, SolveTriangularLeftAndRightUpperAndLower) {
+  for (DType dtype : {DType::Float64, DType::Float32}) {
+    const double tol = dtype == DType::Float64 ? 1e-12 : 1e-5;
+    for (bool upper : {true, false}) {
+      const Tensor a = with_garbage_triangle(well_conditioned({2, 5, 5}, 52, dtype), upper);
+      const Tensor b_left = random_tensor({2, 5, 3}, 53, dtype);
+      const Tensor b_right = random_tensor({2, 3, 5}, 54, dtype);
+      const Tensor x_left = solve_triangular(a, b_left, upper, /*left=*/true);
+      const Tensor x_right = solve_triangular(a, b_right, upper, /*left=*/false);
+      EXPECT_EQ(x_left.shape(), b_left.shape());
+      EXPECT_EQ(x_right.shape(), b_right.shape());
+      for (std::int64_t i = 0; i < 2; ++i) {
+        const Mat t = triangle(matrix(a, i), upper);
+        EXPECT_LT(max_diff(product(t, matrix(x_left, i)), matrix(b_left, i)), tol);
+        EXPECT_LT(max_diff(product(matrix(x_right, i), t), matrix(b_right, i)), tol);
+      }
+    }
+  }
+}
+
+TEST(Linalg, SolveTriangularBroadcastsAndTakesViews) {
+  const Tensor a = well_conditioned({4, 4}, 55).t();  // a transposed view
+  const Tensor b = random_tensor({3, 4, 2}, 56);
+  const Tensor x = solve_triangular(a, b, /*upper=*/false);
+  EXPECT_EQ(x.shape(), Shape({3, 4, 2}));
+  const Mat t = triangle(matrix(a.contiguous()), false);
+  for (std::int64_t i = 0; i < 3; ++i) {
+    EXPECT_LT(max_diff(product(t, matrix(x, i)), matrix(b, i)), 1e-12);
+  }
+}
+
 TEST(Linalg, InverseResidual) {
   for (DType dtype : {DType::Float64, DType::Float32}) {
     const double tol = dtype == DType::Float64 ? 1e-12 : 1e-5;
@@ -332,6 +388,14 @@ TEST(Linalg, SingularMatricesThrowRuntimeError) {
         << e.what();
   }
   EXPECT_THROW(inverse(singular), std::runtime_error);
+  try {
+    solve_triangular(Tensor::from_vector(std::vector<double>{1, 2, 0, 0}, {2, 2}), b.slice(0, 0, 2),
+                     /*upper=*/true);
+    ADD_FAILURE() << "solve_triangular with a zero pivot did not throw";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("solve_triangular: matrix is singular"), std::string::npos)
+        << e.what();
+  }
   // The failing matrix of a batch is named.
   std::vector<double> batch = well_conditioned({3, 3}, 51).to_vector<double>();
   const std::vector<double> bad = singular.to_vector<double>();
@@ -356,6 +420,10 @@ TEST(Linalg, EmptyBatchesAndMatrices) {
   EXPECT_EQ(inverse(Tensor::zeros({0, 3, 3}, DType::Float64)).shape(), Shape({0, 3, 3}));
   EXPECT_EQ(solve(Tensor::eye(3, DType::Float64), Tensor::zeros({3, 0}, DType::Float64)).shape(),
             Shape({3, 0}));
+  EXPECT_EQ(solve_triangular(Tensor::eye(3, DType::Float64), Tensor::zeros({0, 3}, DType::Float64),
+                             true, /*left=*/false)
+                .shape(),
+            Shape({0, 3}));
   const QRResult f = qr(Tensor::zeros({2, 0, 4}, DType::Float64));
   EXPECT_EQ(f.q.shape(), Shape({2, 0, 0}));
   EXPECT_EQ(f.r.shape(), Shape({2, 0, 4}));
@@ -485,6 +553,26 @@ TEST(Linalg, ShapeErrorsNameTheOp) {
         solve(well_conditioned({2, 3, 3}, 87), random_tensor({4, 3, 1}, 88));
       },
       "solve");
+  expect_invalid(
+      [&] {
+        solve_triangular(rect, random_tensor({3, 1}, 89), true);
+      },
+      "solve_triangular");
+  expect_invalid(
+      [&] {
+        solve_triangular(sq, random_tensor({4, 1}, 90), true);
+      },
+      "solve_triangular");
+  expect_invalid(
+      [&] {
+        solve_triangular(sq, random_tensor({3, 1}, 91), true, /*left=*/false);
+      },
+      "solve_triangular");
+  expect_invalid(
+      [&] {
+        solve_triangular(sq, random_tensor({3, 1}, 92, DType::Float32), true);
+      },
+      "solve_triangular");
   expect_invalid([&] { qr(Tensor::zeros({3, 3}, DType::Int64)); }, "qr");
   expect_invalid([&] { expm(Tensor()); }, "expm");
 }

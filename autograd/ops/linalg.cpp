@@ -55,7 +55,7 @@ Grads qr_backward(const Tensor& q, const Tensor& r, const Tensor& gq, const Tens
                               gq.defined() ? ortho::matmul(mT(gq), q) : Tensor());
   Tensor b = ortho::matmul(q, copy_lower_to_upper(m));
   if (gq.defined()) b = ortho::add(b, gq);
-  return {mT(ortho::solve(r, mT(b)))};
+  return {ortho::solve_triangular(mT(r), b, /*upper=*/false, /*left=*/false)};  // X R^T = b
 }
 
 // Symmetric eigendecomposition A = V diag(L) V^T (Giles 2008, Section 3.1):
@@ -164,6 +164,24 @@ Variable solve(const Variable& a, const Variable& b) {
         return {need_a ? ortho::sum_to(ortho::neg(ortho::matmul(gb, mT(x))), sa) : Tensor(),
                 ortho::sum_to(gb, sb)};
       });
+}
+
+// a x = b: gb = a^-T g and ga = -gb x^T; x a = b: gb = g a^-T and ga = -x^T gb. Only a's
+// triangle enters x, so ga is kept to it.
+Variable solve_triangular(const Variable& a, const Variable& b, bool upper, bool left) {
+  const Tensor av = a.value();
+  const Tensor x = ortho::solve_triangular(av, b.value(), upper, left);
+  return make_output("solve_triangular", {a, b}, x,
+                     [av, x, upper, left, sa = a.shape(), sb = b.shape(),
+                      need_a = a.requires_grad()](const Tensor& g) -> Grads {
+                       const Tensor gb = ortho::solve_triangular(mT(av), g, !upper, left);
+                       if (!need_a) return {Tensor(), ortho::sum_to(gb, sb)};
+                       const Tensor outer =
+                           left ? ortho::matmul(gb, mT(x)) : ortho::matmul(mT(x), gb);
+                       const Tensor lower = lower_mask(av.size(-1), true, av);
+                       const Tensor ga = ortho::neg(ortho::mul(outer, upper ? mT(lower) : lower));
+                       return {ortho::sum_to(ga, sa), ortho::sum_to(gb, sb)};
+                     });
 }
 
 // Y = A^-1: gA = -Y^T g Y^T.

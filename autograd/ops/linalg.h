@@ -27,6 +27,9 @@ SVDOutput svd(const Variable& a);
 
 // x with a x = b for square a (..., n, n) and b (..., n, k).
 Variable solve(const Variable& a, const Variable& b);
+// x with a x = b (left) or x a = b (right) for triangular a, of which only the upper or
+// lower triangle is read; a's gradient lies in that triangle.
+Variable solve_triangular(const Variable& a, const Variable& b, bool upper, bool left = true);
 Variable inverse(const Variable& a);
 // Matrix exponential.
 Variable expm(const Variable& a);

@@ -61,6 +61,8 @@ class CpuBackend final : public Backend {
   void eigh(const Tensor& a, Tensor& eigenvalues, Tensor& eigenvectors) override;
   void svd(const Tensor& a, Tensor& u, Tensor& s, Tensor& vh) override;
   void solve(const Tensor& a, const Tensor& b, Tensor& x) override;
+  void solve_triangular(const Tensor& a, const Tensor& b, bool upper, bool left,
+                        Tensor& x) override;
   void inverse(const Tensor& a, Tensor& out) override;
 
   void uniform(const RandomState& state, double low, double high, Tensor& out) override;

@@ -1,6 +1,7 @@
 // Dense linear algebra kernels of the CPU backend: one LAPACK call (through LAPACKE, row-major)
 // per matrix of a contiguous batch, the batch split across OpenMP threads when it holds many
 // small matrices (optimizers factor every weight matrix of a model in one call).
+#include <cblas.h>
 #include <lapacke.h>
 #include <omp.h>
 
@@ -70,6 +71,19 @@ lapack_int getri(lapack_int n, double* a, lapack_int lda, const lapack_int* ipiv
   return LAPACKE_dgetri(LAPACK_ROW_MAJOR, n, a, lda, ipiv);
 }
 
+// Row-major B <- op(A)^-1 B (left) or B op(A)^-1 (right) for triangular A; BLAS has no status,
+// so a zero pivot is looked for first.
+void trsm(bool left, bool upper, blasint m, blasint n, const float* a, blasint lda, float* b,
+          blasint ldb) {
+  cblas_strsm(CblasRowMajor, left ? CblasLeft : CblasRight, upper ? CblasUpper : CblasLower,
+              CblasNoTrans, CblasNonUnit, m, n, 1.0f, a, lda, b, ldb);
+}
+void trsm(bool left, bool upper, blasint m, blasint n, const double* a, blasint lda, double* b,
+          blasint ldb) {
+  cblas_dtrsm(CblasRowMajor, left ? CblasLeft : CblasRight, upper ? CblasUpper : CblasLower,
+              CblasNoTrans, CblasNonUnit, m, n, 1.0, a, lda, b, ldb);
+}
+
 // A contiguous (..., rows, cols) tensor seen as `batch` row-major matrices.
 struct MatrixBatch {
   std::int64_t batch = 1, rows = 0, cols = 0;
@@ -93,9 +107,10 @@ void check_lapack_size(const char* op, std::int64_t rows, std::int64_t cols) {
 // threads on them, while the batch splits perfectly.
 constexpr std::int64_t kSmallMatrixElements = 256 * 256;
 
-bool parallel_over_batch(std::int64_t batch, std::int64_t elements) {
-  return batch > 1 && (elements <= kSmallMatrixElements || batch >= omp_get_max_threads());
-}
+// How one large matrix uses the threads. OpenBLAS threads its own LU (getrf, getri) well; QR,
+// eigh and SVD are reference LAPACK, whose panels make BLAS-2 calls that each fork and join a
+// team: 2-8x slower on 2 threads than on 1 for n = 576 to 2048 on the 2-core CI machine.
+enum class MatrixThreads { BlasTeam, Serial };
 
 // Turns the LAPACK status of matrix `index` into the exception of `op`; `positive` describes
 // a positive info (singular matrix, no convergence).
@@ -127,16 +142,19 @@ class SerialBlasScope {
   int saved_;
 };
 
-// Runs `fn(i)` (returning a LAPACK info) for every matrix of the batch. Exceptions may not
-// cross an OpenMP region, so each matrix records its status and the first failure is thrown
-// after the loop through `describe(info)`.
+// Runs `fn(i)` (returning a LAPACK info) for every matrix of the batch: one matrix per thread
+// when they run serially (small or `Serial`) or outnumber the threads, else one after another
+// on the BLAS team. Exceptions may not cross an OpenMP region, so each matrix records its
+// status and the first failure is thrown after the loop through `describe(info)`.
 template <typename Fn, typename Describe>
-void for_each_matrix(const char* op, std::int64_t batch, std::int64_t elements, Fn&& fn,
-                     Describe&& describe) {
+void for_each_matrix(const char* op, std::int64_t batch, std::int64_t elements,
+                     MatrixThreads threads, Fn&& fn, Describe&& describe) {
   std::vector<lapack_int> info(static_cast<std::size_t>(batch), 0);
-  std::optional<SerialBlasScope> serial;
-  if (batch == 1 && elements <= kSmallMatrixElements) serial.emplace();
-#pragma omp parallel for schedule(dynamic) if (parallel_over_batch(batch, elements))
+  const bool serial = threads == MatrixThreads::Serial || elements <= kSmallMatrixElements;
+  std::optional<SerialBlasScope> serial_scope;
+  if (batch == 1 && serial) serial_scope.emplace();
+#pragma omp parallel for schedule(dynamic) if (batch > 1 && \
+                                               (serial || batch >= omp_get_max_threads()))
   for (std::int64_t i = 0; i < batch; ++i) {
     try {
       info[static_cast<std::size_t>(i)] = fn(i);
@@ -197,6 +215,19 @@ lapack_int solve_one(const T* a, const T* b, T* x, lapack_int n, lapack_int k) {
   return gesv(n, k, lu.data(), n, ipiv.data(), x, k);
 }
 
+// x = b then trsm in place; returns i + 1 for a zero a(i, i) (LAPACK's convention for a
+// singular factor), 0 on success.
+template <typename T>
+lapack_int solve_triangular_one(const T* a, const T* b, T* x, lapack_int n, lapack_int rows,
+                                lapack_int cols, bool upper, bool left) {
+  for (lapack_int i = 0; i < n; ++i) {
+    if (a[i * n + i] == T(0)) return i + 1;
+  }
+  std::copy_n(b, static_cast<std::size_t>(rows) * static_cast<std::size_t>(cols), x);
+  if (rows > 0 && cols > 0) trsm(left, upper, rows, cols, a, n, x, cols);
+  return 0;
+}
+
 // LU (?getrf) then the inverse from the factors (?getri): 2n^3 flops against 8n^3/3 for
 // solving against the identity.
 template <typename T>
@@ -220,7 +251,7 @@ void CpuBackend::qr(const Tensor& a, Tensor& q, Tensor& r) {
     T* pq = q.data<T>();
     T* pr = r.data<T>();
     for_each_matrix(
-        "qr", mb.batch, mb.rows * mb.cols,
+        "qr", mb.batch, mb.rows * mb.cols, MatrixThreads::Serial,
         [&](std::int64_t i) {
           return qr_one(pa + i * mb.rows * mb.cols, pq + i * mb.rows * k, pr + i * k * mb.cols, m,
                         n);
@@ -239,7 +270,7 @@ void CpuBackend::eigh(const Tensor& a, Tensor& eigenvalues, Tensor& eigenvectors
     T* pw = eigenvalues.data<T>();
     T* pv = eigenvectors.data<T>();
     for_each_matrix(
-        "eigh", mb.batch, mb.rows * mb.rows,
+        "eigh", mb.batch, mb.rows * mb.rows, MatrixThreads::Serial,
         [&](std::int64_t i) {
           return eigh_one(pa + i * mb.rows * mb.rows, pw + i * mb.rows, pv + i * mb.rows * mb.rows,
                           n);
@@ -263,7 +294,7 @@ void CpuBackend::svd(const Tensor& a, Tensor& u, Tensor& s, Tensor& vh) {
     T* ps = s.data<T>();
     T* pvh = vh.data<T>();
     for_each_matrix(
-        "svd", mb.batch, mb.rows * mb.cols,
+        "svd", mb.batch, mb.rows * mb.cols, MatrixThreads::Serial,
         [&](std::int64_t i) {
           return svd_one(pa + i * mb.rows * mb.cols, pu + i * mb.rows * k, ps + i * k,
                          pvh + i * k * mb.cols, m, n);
@@ -285,10 +316,32 @@ void CpuBackend::solve(const Tensor& a, const Tensor& b, Tensor& x) {
     const T* pb = b.data<T>();
     T* px = x.data<T>();
     for_each_matrix(
-        "solve", mb.batch, mb.rows * std::max(mb.rows, k),
+        "solve", mb.batch, mb.rows * std::max(mb.rows, k), MatrixThreads::BlasTeam,
         [&](std::int64_t i) {
           return solve_one(pa + i * mb.rows * mb.rows, pb + i * mb.rows * k, px + i * mb.rows * k,
                            n, nrhs);
+        },
+        singular_message);
+  });
+}
+
+void CpuBackend::solve_triangular(const Tensor& a, const Tensor& b, bool upper, bool left,
+                                  Tensor& x) {
+  const MatrixBatch mb = matrix_batch(a), mx = matrix_batch(x);
+  if (mb.batch == 0 || mb.rows == 0) return;
+  check_lapack_size("solve_triangular", mx.rows, mx.cols);
+  const auto n = static_cast<lapack_int>(mb.rows);
+  const auto rows = static_cast<lapack_int>(mx.rows), cols = static_cast<lapack_int>(mx.cols);
+  dispatch_floating(a.dtype(), "solve_triangular", [&]<typename T>() {
+    const T* pa = a.data<T>();
+    const T* pb = b.data<T>();
+    T* px = x.data<T>();
+    for_each_matrix(
+        "solve_triangular", mb.batch, std::max(mb.rows * mb.rows, mx.rows * mx.cols),
+        MatrixThreads::BlasTeam,
+        [&](std::int64_t i) {
+          return solve_triangular_one(pa + i * mb.rows * mb.rows, pb + i * mx.rows * mx.cols,
+                                      px + i * mx.rows * mx.cols, n, rows, cols, upper, left);
         },
         singular_message);
   });
@@ -303,7 +356,7 @@ void CpuBackend::inverse(const Tensor& a, Tensor& out) {
     const T* pa = a.data<T>();
     T* po = out.data<T>();
     for_each_matrix(
-        "inverse", mb.batch, mb.rows * mb.rows,
+        "inverse", mb.batch, mb.rows * mb.rows, MatrixThreads::BlasTeam,
         [&](std::int64_t i) {
           return inverse_one(pa + i * mb.rows * mb.rows, po + i * mb.rows * mb.rows, n);
         },

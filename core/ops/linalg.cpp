@@ -42,16 +42,25 @@ Shape batched(std::vector<std::int64_t> batch, std::initializer_list<std::int64_
   return Shape(std::move(batch));
 }
 
-// Broadcasts the batch dims of solve's operands, naming both full shapes on failure.
-std::vector<std::int64_t> solve_batch(const Tensor& a, const Tensor& b) {
+// Broadcasts the batch dims of a solve's operands, naming both full shapes on failure.
+std::vector<std::int64_t> solve_batch(const char* op, const Tensor& a, const Tensor& b) {
   const Shape batch_a(batch_dims(a.shape())), batch_b(batch_dims(b.shape()));
   if (batch_a == batch_b) return batch_a.dims();
   try {
-    return broadcast_shapes(batch_a, batch_b, "solve").dims();
+    return broadcast_shapes(batch_a, batch_b, op).dims();
   } catch (const std::invalid_argument&) {
-    throw std::invalid_argument(error_message("solve: the batch dims of a ", a.shape(), " and b ",
+    throw std::invalid_argument(error_message(op, ": the batch dims of a ", a.shape(), " and b ",
                                               b.shape(), " do not broadcast"));
   }
+}
+
+// The checks both solves share: square a, a matrix b of a's device and dtype.
+void check_solve_operands(const char* op, const Tensor& a, const Tensor& b) {
+  check_square(op, a);
+  check_argument(b.defined(), op, ": undefined right-hand side");
+  check_same_device_and_dtype(op, {&a, &b});
+  check_argument(b.dim() >= 2, op, ": b must be a matrix (..., rows, cols), got shape ", b.shape(),
+                 " for a of shape ", a.shape());
 }
 
 // Higham (2005), Section 2: theta_m is the largest ||A||_1 for which the [m/m] Padé approximant
@@ -219,19 +228,29 @@ SVDResult svd(const Tensor& a) {
 }
 
 Tensor solve(const Tensor& a, const Tensor& b) {
-  check_square("solve", a);
-  check_argument(b.defined(), "solve: undefined right-hand side");
-  check_same_device_and_dtype("solve", {&a, &b});
-  check_argument(b.dim() >= 2, "solve: b must be (..., n, k), got shape ", b.shape(),
-                 " for a of shape ", a.shape());
+  check_solve_operands("solve", a, b);
   const std::int64_t n = a.size(-1), k = b.size(-1);
   check_argument(b.size(-2) == n, "solve: a of shape ", a.shape(), " needs b with ", n,
                  " rows, got shape ", b.shape());
-  const std::vector<std::int64_t> batch = solve_batch(a, b);
+  const std::vector<std::int64_t> batch = solve_batch("solve", a, b);
   const Tensor a_in = a.expand(batched(batch, {n, n})).contiguous();
   const Tensor b_in = b.expand(batched(batch, {n, k})).contiguous();
   Tensor x = Tensor::empty(batched(batch, {n, k}), a.dtype(), a.device());
   backend_for(a.device()).solve(a_in, b_in, x);
+  return x;
+}
+
+Tensor solve_triangular(const Tensor& a, const Tensor& b, bool upper, bool left) {
+  check_solve_operands("solve_triangular", a, b);
+  const std::int64_t n = a.size(-1);
+  const std::int64_t rows = b.size(-2), cols = b.size(-1);
+  check_argument((left ? rows : cols) == n, "solve_triangular: a of shape ", a.shape(),
+                 " needs b with ", n, left ? " rows" : " columns", ", got shape ", b.shape());
+  const std::vector<std::int64_t> batch = solve_batch("solve_triangular", a, b);
+  const Tensor a_in = a.expand(batched(batch, {n, n})).contiguous();
+  const Tensor b_in = b.expand(batched(batch, {rows, cols})).contiguous();
+  Tensor x = Tensor::empty(batched(batch, {rows, cols}), a.dtype(), a.device());
+  backend_for(a.device()).solve_triangular(a_in, b_in, upper, left, x);
   return x;
 }
 
