@@ -109,7 +109,8 @@ constexpr std::int64_t kSmallMatrixElements = 256 * 256;
 
 // How one large matrix uses the threads. OpenBLAS threads its own LU (getrf, getri) well; QR,
 // eigh and SVD are reference LAPACK, whose panels make BLAS-2 calls that each fork and join a
-// team: 2-8x slower on 2 threads than on 1 for n = 576 to 2048 on the 2-core CI machine.
+// team: QR and eigh ran 2-8x slower on 2 threads than on 1 for n = 576 to 2048 on the 2-core
+// CI machine (SVD's bidiagonalization has the same BLAS-2 panels).
 enum class MatrixThreads { BlasTeam, Serial };
 
 // Turns the LAPACK status of matrix `index` into the exception of `op`; `positive` describes
