@@ -86,7 +86,10 @@ Variable cayley(const Variable& a) {
   check_square(a, "cayley");
   const Variable half = skew(a) * 0.5;
   const Variable eye = identity(a.size(0), a);
-  return autograd::solve(eye - half, eye + half);
+  // (I - H)^-1 (I + H) = (I - H)^-1 (2I - (I - H)) = 2 (I - H)^-1 - I: one inverse, whose
+  // backward is two products, where a solve's backward factors (I - H)^T again. I - H with H
+  // skew has every singular value >= 1, so the inverse is as accurate as the solve.
+  return autograd::inverse(eye - half) * 2.0 - eye;
 }
 
 Variable matrix_exp_orthogonal(const Variable& a) {
