@@ -53,4 +53,23 @@ void blas_gram(bool trans, std::int64_t n, std::int64_t k, T alpha, const T* a, 
   }
 }
 
+// Row-major B <- A^-1 B (left) or B A^-1 (right) in place, for triangular A (n x n: m with
+// `left`, else n columns of B) of which only the upper or lower triangle is read: a typed
+// front of cblas_?trsm that skips the empty B BLAS rejects.
+template <typename T>
+void blas_trsm(bool left, bool upper, std::int64_t m, std::int64_t n, const T* a, std::int64_t lda,
+               T* b, std::int64_t ldb) {
+  if (m <= 0 || n <= 0) return;
+  const CBLAS_SIDE side = left ? CblasLeft : CblasRight;
+  const CBLAS_UPLO uplo = upper ? CblasUpper : CblasLower;
+  const auto i = [](std::int64_t v) { return static_cast<blasint>(v); };
+  if constexpr (std::is_same_v<T, float>) {
+    cblas_strsm(CblasRowMajor, side, uplo, CblasNoTrans, CblasNonUnit, i(m), i(n), 1.0f, a, i(lda),
+                b, i(ldb));
+  } else {
+    cblas_dtrsm(CblasRowMajor, side, uplo, CblasNoTrans, CblasNonUnit, i(m), i(n), 1.0, a, i(lda),
+                b, i(ldb));
+  }
+}
+
 }  // namespace ortho::cpu

@@ -1,7 +1,6 @@
 // Dense linear algebra kernels of the CPU backend: one LAPACK call (through LAPACKE, row-major)
 // per matrix of a contiguous batch, the batch split across OpenMP threads when it holds many
 // small matrices (optimizers factor every weight matrix of a model in one call).
-#include <cblas.h>
 #include <lapacke.h>
 #include <omp.h>
 
@@ -15,6 +14,7 @@
 #include <vector>
 
 #include "core/cpu/cpu_backend.h"
+#include "core/cpu/cpu_blas.h"
 #include "core/dispatch.h"
 #include "core/error.h"
 
@@ -69,19 +69,6 @@ lapack_int getri(lapack_int n, float* a, lapack_int lda, const lapack_int* ipiv)
 }
 lapack_int getri(lapack_int n, double* a, lapack_int lda, const lapack_int* ipiv) {
   return LAPACKE_dgetri(LAPACK_ROW_MAJOR, n, a, lda, ipiv);
-}
-
-// Row-major B <- op(A)^-1 B (left) or B op(A)^-1 (right) for triangular A; BLAS has no status,
-// so a zero pivot is looked for first.
-void trsm(bool left, bool upper, blasint m, blasint n, const float* a, blasint lda, float* b,
-          blasint ldb) {
-  cblas_strsm(CblasRowMajor, left ? CblasLeft : CblasRight, upper ? CblasUpper : CblasLower,
-              CblasNoTrans, CblasNonUnit, m, n, 1.0f, a, lda, b, ldb);
-}
-void trsm(bool left, bool upper, blasint m, blasint n, const double* a, blasint lda, double* b,
-          blasint ldb) {
-  cblas_dtrsm(CblasRowMajor, left ? CblasLeft : CblasRight, upper ? CblasUpper : CblasLower,
-              CblasNoTrans, CblasNonUnit, m, n, 1.0, a, lda, b, ldb);
 }
 
 // A contiguous (..., rows, cols) tensor seen as `batch` row-major matrices.
@@ -216,8 +203,8 @@ lapack_int solve_one(const T* a, const T* b, T* x, lapack_int n, lapack_int k) {
   return gesv(n, k, lu.data(), n, ipiv.data(), x, k);
 }
 
-// x = b then trsm in place; returns i + 1 for a zero a(i, i) (LAPACK's convention for a
-// singular factor), 0 on success.
+// x = b then trsm in place; BLAS reports no status, so a zero a(i, i) is looked for first and
+// returned as i + 1 (LAPACK's convention for a singular factor), 0 on success.
 template <typename T>
 lapack_int solve_triangular_one(const T* a, const T* b, T* x, lapack_int n, lapack_int rows,
                                 lapack_int cols, bool upper, bool left) {
@@ -225,7 +212,7 @@ lapack_int solve_triangular_one(const T* a, const T* b, T* x, lapack_int n, lapa
     if (a[i * n + i] == T(0)) return i + 1;
   }
   std::copy_n(b, static_cast<std::size_t>(rows) * static_cast<std::size_t>(cols), x);
-  if (rows > 0 && cols > 0) trsm(left, upper, rows, cols, a, n, x, cols);
+  blas_trsm(left, upper, rows, cols, a, n, x, cols);
   return 0;
 }
 
