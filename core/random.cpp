@@ -1,5 +1,4 @@
-// Philox4x32-10 and the seeded generators built on it (Salmon, Moraes, Dror, Shaw,
-// "Parallel random numbers: as easy as 1, 2, 3", SC 2011).
+// The seeded generators built on Philox4x32-10 (core/philox.h).
 #include "core/random.h"
 
 #include <map>
@@ -7,25 +6,13 @@
 #include <utility>
 
 #include "core/error.h"
+#include "core/philox.h"
 
 namespace ortho {
 namespace {
 
-// Multipliers and Weyl key increments of Philox4x32 (Salmon et al. 2011, section 4.2).
-constexpr std::uint32_t kPhiloxM0 = 0xD2511F53u;
-constexpr std::uint32_t kPhiloxM1 = 0xCD9E8D57u;
-constexpr std::uint32_t kPhiloxW0 = 0x9E3779B9u;
-constexpr std::uint32_t kPhiloxW1 = 0xBB67AE85u;
-constexpr int kPhiloxRounds = 10;
-
 // The seed new generators start from until manual_seed is called (PyTorch's default).
 constexpr std::uint64_t kDefaultSeed = 67280421310721ull;
-
-void mulhilo(std::uint32_t a, std::uint32_t b, std::uint32_t& hi, std::uint32_t& lo) {
-  const std::uint64_t product = static_cast<std::uint64_t>(a) * b;
-  hi = static_cast<std::uint32_t>(product >> 32);
-  lo = static_cast<std::uint32_t>(product);
-}
 
 struct GeneratorRegistry {
   std::mutex mutex;
@@ -42,33 +29,11 @@ GeneratorRegistry& registry() {
 }  // namespace
 
 void philox4x32(const std::uint32_t counter[4], const std::uint32_t key[2], std::uint32_t out[4]) {
-  std::uint32_t c0 = counter[0], c1 = counter[1], c2 = counter[2], c3 = counter[3];
-  std::uint32_t k0 = key[0], k1 = key[1];
-  for (int round = 0; round < kPhiloxRounds; ++round) {
-    if (round > 0) {
-      k0 += kPhiloxW0;
-      k1 += kPhiloxW1;
-    }
-    std::uint32_t hi0, lo0, hi1, lo1;
-    mulhilo(kPhiloxM0, c0, hi0, lo0);
-    mulhilo(kPhiloxM1, c2, hi1, lo1);
-    c0 = hi1 ^ c1 ^ k0;
-    c1 = lo1;
-    c2 = hi0 ^ c3 ^ k1;
-    c3 = lo0;
-  }
-  out[0] = c0;
-  out[1] = c1;
-  out[2] = c2;
-  out[3] = c3;
+  philox::block(counter, key, out);
 }
 
 void philox4x32(std::uint64_t counter, std::uint64_t key, std::uint32_t out[4]) {
-  const std::uint32_t c[4] = {static_cast<std::uint32_t>(counter),
-                              static_cast<std::uint32_t>(counter >> 32), 0u, 0u};
-  const std::uint32_t k[2] = {static_cast<std::uint32_t>(key),
-                              static_cast<std::uint32_t>(key >> 32)};
-  philox4x32(c, k, out);
+  philox::block(counter, key, out);
 }
 
 RandomState Generator::reserve(std::uint64_t count) {
