@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <new>
 
+#include "core/cuda_link.h"
 #include "core/error.h"
 
 namespace ortho {
@@ -37,7 +38,8 @@ class CpuAllocator final : public Allocator {
   }
 
   MemoryStats stats() const override {
-    return {current_.load(), peak_.load(), allocations_.load(), live_.load()};
+    const std::int64_t current = current_.load();
+    return {current, peak_.load(), allocations_.load(), live_.load(), current};
   }
 
   void reset_peak() override { peak_.store(current_.load()); }
@@ -62,12 +64,22 @@ AllocatorRegistry& registry() {
 
 Allocator& allocator_for(Device device) {
   if (device.is_cpu()) return registry().cpu;
-  Allocator* cuda = device.index >= 0 && device.index < kMaxCudaDevices
-                        ? registry().cuda[static_cast<std::size_t>(device.index)].load()
-                        : nullptr;
-  check_argument(cuda != nullptr, "allocator_for: device ", device.to_string(),
+  Allocator* gpu = device.index >= 0 && device.index < kMaxCudaDevices
+                       ? registry().cuda[static_cast<std::size_t>(device.index)].load()
+                       : nullptr;
+#if ORTHO_HAS_CUDA
+  if (gpu == nullptr) gpu = cuda::allocator(device.index);
+#endif
+  check_argument(gpu != nullptr, "allocator_for: device ", device.to_string(),
                  " is not available in this build or on this machine");
-  return *cuda;
+  return *gpu;
+}
+
+Allocator& pinned_host_allocator() {
+#if ORTHO_HAS_CUDA
+  if (Allocator* pinned = cuda::pinned_allocator(); pinned != nullptr) return *pinned;
+#endif
+  return registry().cpu;
 }
 
 void register_allocator(Device device, Allocator* allocator) {

@@ -14,6 +14,7 @@ struct MemoryStats {
   std::int64_t peak_bytes = 0;        // most bytes live at once since the last reset_peak()
   std::int64_t allocations = 0;       // allocate() calls since start
   std::int64_t live_allocations = 0;  // blocks not yet freed
+  std::int64_t reserved_bytes = 0;    // bytes held from the device: live blocks plus any cache
 };
 
 // One allocator per device; thread-safe.
@@ -27,10 +28,16 @@ class Allocator {
   virtual MemoryStats stats() const = 0;
   // Sets peak_bytes to current_bytes, so the next peak measures one piece of work.
   virtual void reset_peak() = 0;
+  // Returns cached free blocks to the device (the CUDA allocator keeps them); a no-op on CPU.
+  virtual void release_cached() {}
 };
 
 // The allocator of `device`; throws std::invalid_argument for a device this build lacks.
 Allocator& allocator_for(Device device);
+
+// Page-locked host memory, which the GPU reads by DMA while the host goes on (host-to-device
+// copies from it do not wait). Falls back to the CPU allocator without a GPU.
+Allocator& pinned_host_allocator();
 
 // Installs the allocator of a CUDA device (the CUDA backend calls this when it loads).
 void register_allocator(Device device, Allocator* allocator);
@@ -40,6 +47,9 @@ inline MemoryStats memory_stats(Device device = Device::cpu()) {
 }
 inline void reset_peak_memory(Device device = Device::cpu()) {
   allocator_for(device).reset_peak();
+}
+inline void empty_cache(Device device) {
+  allocator_for(device).release_cached();
 }
 
 }  // namespace ortho

@@ -3,6 +3,7 @@
 #include <array>
 
 #include "core/cpu/cpu_backend.h"
+#include "core/cuda_link.h"
 #include "core/error.h"
 
 namespace ortho {
@@ -10,7 +11,11 @@ namespace {
 
 std::array<Backend*, 2>& registry() {
   static cpu::CpuBackend cpu_backend;
+#if ORTHO_HAS_CUDA
+  static std::array<Backend*, 2> backends{&cpu_backend, cuda::backend()};
+#else
   static std::array<Backend*, 2> backends{&cpu_backend, nullptr};
+#endif
   return backends;
 }
 

@@ -87,6 +87,9 @@ class Backend {
  public:
   virtual ~Backend() = default;
 
+  // Waits for the work queued on the device (CUDA kernels run asynchronously on a stream).
+  virtual void synchronize() {}
+
   // Memory movement. `copy` converts dtypes and reads/writes arbitrary strides; src has been
   // expanded to dst's shape. Host copies move bytes between a contiguous host buffer and a
   // contiguous tensor of this device.

@@ -4,12 +4,16 @@
 
 namespace ortho {
 
-Storage::Storage(std::size_t bytes, Device device) : bytes_(bytes), device_(device) {
-  data_ = allocator_for(device).allocate(bytes);
+Storage::Storage(std::size_t bytes, Device device)
+    : Storage(bytes, device, allocator_for(device)) {}
+
+Storage::Storage(std::size_t bytes, Device device, Allocator& allocator)
+    : bytes_(bytes), device_(device), allocator_(&allocator) {
+  data_ = allocator_->allocate(bytes);
 }
 
 Storage::~Storage() {
-  allocator_for(device_).deallocate(data_, bytes_);
+  allocator_->deallocate(data_, bytes_);
 }
 
 }  // namespace ortho

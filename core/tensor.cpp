@@ -4,6 +4,7 @@
 #include <cstring>
 #include <sstream>
 
+#include "core/allocator.h"
 #include "core/backend.h"
 #include "core/dispatch.h"
 #include "core/error.h"
@@ -92,6 +93,12 @@ To convert_element(const void* base, std::int64_t i, DType dtype) {
   return To{};
 }
 
+// Bytes of a new contiguous tensor; negative sizes are an error of `op`.
+std::size_t storage_bytes(const Shape& shape, DType dtype, const char* op) {
+  for (std::int64_t d : shape) check_argument(d >= 0, op, ": negative size in shape ", shape);
+  return static_cast<std::size_t>(shape.numel()) * dtype_size(dtype);
+}
+
 }  // namespace
 
 Tensor::Tensor(StoragePtr storage, Shape shape, std::vector<std::int64_t> strides,
@@ -103,10 +110,15 @@ Tensor::Tensor(StoragePtr storage, Shape shape, std::vector<std::int64_t> stride
       dtype_(dtype) {}
 
 Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
-  for (std::int64_t d : shape) check_argument(d >= 0, "empty: negative size in shape ", shape);
-  const std::size_t bytes = static_cast<std::size_t>(shape.numel()) * dtype_size(dtype);
+  const std::size_t bytes = storage_bytes(shape, dtype, "empty");
   return Tensor(std::make_shared<Storage>(bytes, device), shape, shape.contiguous_strides(), 0,
                 dtype);
+}
+
+Tensor Tensor::empty_pinned(const Shape& shape, DType dtype) {
+  const std::size_t bytes = storage_bytes(shape, dtype, "empty_pinned");
+  return Tensor(std::make_shared<Storage>(bytes, Device::cpu(), pinned_host_allocator()), shape,
+                shape.contiguous_strides(), 0, dtype);
 }
 
 Tensor Tensor::zeros(const Shape& shape, DType dtype, Device device) {

@@ -24,6 +24,9 @@ class Tensor {
   // Factories. The contents of empty() are unspecified.
   static Tensor empty(const Shape& shape, DType dtype = DType::Float32,
                       Device device = Device::cpu());
+  // A CPU tensor in page-locked memory (pinned_host_allocator()): copies of it to a GPU run
+  // by DMA without staging. Plain host memory when there is no GPU.
+  static Tensor empty_pinned(const Shape& shape, DType dtype = DType::Float32);
   static Tensor zeros(const Shape& shape, DType dtype = DType::Float32,
                       Device device = Device::cpu());
   static Tensor ones(const Shape& shape, DType dtype = DType::Float32,

@@ -91,8 +91,11 @@ struct DataLoader::Impl {
     const std::int64_t count = end - begin;
     Batch batch;
     batch.index = k;
-    batch.images = Tensor::empty({count, spec.channels, spec.height, spec.width}, DType::Float32);
-    batch.labels = Tensor::empty({count}, DType::Int64);
+    const Shape image_shape{count, spec.channels, spec.height, spec.width};
+    batch.images = options.pin_memory ? Tensor::empty_pinned(image_shape, DType::Float32)
+                                      : Tensor::empty(image_shape, DType::Float32);
+    batch.labels = options.pin_memory ? Tensor::empty_pinned({count}, DType::Int64)
+                                      : Tensor::empty({count}, DType::Int64);
     batch.indices.assign(order.begin() + begin, order.begin() + end);
     float* images = batch.images.data<float>();
     std::int64_t* labels = batch.labels.data<std::int64_t>();

@@ -25,6 +25,9 @@ struct DataLoaderOptions {
   int prefetch_per_worker = 2;
   // When positive, only the first `subset` samples (at most all of them) are used.
   std::int64_t subset = 0;
+  // Build batches in page-locked memory (Tensor::empty_pinned), so batch.images.to(cuda)
+  // copies by DMA without staging; plain host memory when there is no GPU.
+  bool pin_memory = false;
 };
 
 struct Batch {

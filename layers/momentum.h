@@ -17,7 +17,8 @@ struct MomentumOptions {
   // every block's input from it. False: ordinary autograd through every block, which stores
   // all activations (for checking, and for small depths where memory does not matter).
   bool invertible = true;
-  // How invertible backprop stores x and v (ignored when not invertible).
+  // How invertible backprop stores x and v (ignored when not invertible). Exact runs on the CPU
+  // only (std::invalid_argument for a stage input on another device): use Float on a GPU.
   MomentumArithmetic arithmetic = MomentumArithmetic::Exact;
   // f_n(x) = block_n(x) - x, for blocks that already add their input (ResNet blocks), as the
   // reference package's transform does: with gamma -> 0 the stage is the original ResNet stage.

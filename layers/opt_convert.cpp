@@ -39,22 +39,33 @@ struct Conversion {
   Generator* gen;
 };
 
+// `module` in the dtype and on the device of `like`, the weight of the layer it replaces: a
+// network may be converted after Module::to.
+std::shared_ptr<Module> placed_like(std::shared_ptr<Module> module, const Tensor& like) {
+  module->to(like.dtype());
+  module->to(like.device());
+  return module;
+}
+
 // The OPT replacement of `module`, or null when it is not one to convert.
 std::shared_ptr<Module> opt_counterpart(const Module& module, const Conversion& c) {
   if (const auto* conv = dynamic_cast<const Conv2d*>(&module)) {
     if (c.layers == OPTLayers::Classifier || !convertible(*conv)) return nullptr;
     const Conv2dParams& p = conv->params();
-    return std::make_shared<OPTConv2d>(conv->in_channels(), conv->out_channels(),
-                                       conv->kernel_size(), p.stride_h, p.pad_h, c.options,
-                                       conv->bias().defined(), p.dilation_h, c.gen);
+    return placed_like(
+        std::make_shared<OPTConv2d>(conv->in_channels(), conv->out_channels(), conv->kernel_size(),
+                                    p.stride_h, p.pad_h, c.options, conv->bias().defined(),
+                                    p.dilation_h, c.gen),
+        conv->weight().value());
   }
   const auto* linear = dynamic_cast<const Linear*>(&module);
   if (linear == nullptr || !convertible(*linear) || c.layers == OPTLayers::Conv ||
       (c.layers == OPTLayers::Classifier && linear != c.classifier)) {
     return nullptr;
   }
-  return std::make_shared<OPTLinear>(linear->in_features(), linear->out_features(), c.options,
-                                     linear->bias().defined(), c.gen);
+  return placed_like(std::make_shared<OPTLinear>(linear->in_features(), linear->out_features(),
+                                                 c.options, linear->bias().defined(), c.gen),
+                     linear->weight().value());
 }
 
 std::int64_t convert(Module& root, const Conversion& c) {

@@ -31,7 +31,7 @@ OPTLayers parse_opt_layers(const std::string& name);
 // Replaces, anywhere under `root`, each chosen Linear / Conv2d (groups 1, Euclidean weight: an
 // orthogonal layer is left alone) by an OPTLinear / OPTConv2d of the same configuration and
 // options, freshly initialized from `gen` (V random, R = I, as make_orthogonal does), in the
-// layer's train/eval mode. Returns the number replaced: 0 for OPTMethod::None.
+// layer's train/eval mode, dtype and device. Returns the number replaced: 0 for OPTMethod::None.
 // std::invalid_argument for OPTLayers::Classifier when the network has no Linear.
 std::int64_t make_opt(Module& root, const OPTOptions& options, OPTLayers layers = OPTLayers::All,
                       Generator* gen = nullptr);

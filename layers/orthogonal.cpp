@@ -20,23 +20,34 @@ OrthogonalConv2d::OrthogonalConv2d(std::int64_t in_channels, std::int64_t out_ch
 
 namespace {
 
+// `module` in the dtype and on the device of `like`, the weight of the layer it replaces: a
+// network may be converted after Module::to.
+std::shared_ptr<Module> placed_like(std::shared_ptr<Module> module, const Tensor& like) {
+  module->to(like.dtype());
+  module->to(like.device());
+  return module;
+}
+
 // The orthogonal replacement of `module`, or null when it is not one to convert.
 std::shared_ptr<Module> orthogonal_counterpart(const Module& module, OrthogonalLayers layers,
                                                Generator* gen) {
   if (const auto* conv = dynamic_cast<const Conv2d*>(&module)) {
     const Conv2dParams& p = conv->params();
     if (dynamic_cast<const OrthogonalConv2d*>(conv) != nullptr || p.groups != 1) return nullptr;
-    return std::make_shared<OrthogonalConv2d>(conv->in_channels(), conv->out_channels(),
-                                              conv->kernel_size(), p.stride_h, p.pad_h,
-                                              conv->bias().defined(), p.dilation_h, gen);
+    return placed_like(std::make_shared<OrthogonalConv2d>(
+                           conv->in_channels(), conv->out_channels(), conv->kernel_size(),
+                           p.stride_h, p.pad_h, conv->bias().defined(), p.dilation_h, gen),
+                       conv->weight().value());
   }
   const auto* linear = dynamic_cast<const Linear*>(&module);
   if (layers != OrthogonalLayers::All || linear == nullptr ||
       dynamic_cast<const OrthogonalLinear*>(linear) != nullptr) {
     return nullptr;
   }
-  return std::make_shared<OrthogonalLinear>(linear->in_features(), linear->out_features(),
-                                            linear->bias().defined(), gen);
+  return placed_like(
+      std::make_shared<OrthogonalLinear>(linear->in_features(), linear->out_features(),
+                                         linear->bias().defined(), gen),
+      linear->weight().value());
 }
 
 }  // namespace

@@ -40,8 +40,9 @@ OrthogonalLayers parse_orthogonal_layers(const std::string& name);
 
 // Replaces, anywhere under `root`, each Conv2d with groups == 1 (and with OrthogonalLayers::All
 // each Linear) by its orthogonal counterpart of the same configuration, freshly initialized on
-// the manifold from `gen`: a user's network gets orthogonal layers through the public API.
-// Returns the number of layers replaced.
+// the manifold from `gen` (on the host, then moved to the replaced layer's dtype and device):
+// a user's network gets orthogonal layers through the public API. Returns the number of layers
+// replaced.
 std::int64_t make_orthogonal(Module& root, OrthogonalLayers layers, Generator* gen = nullptr);
 
 }  // namespace ortho::nn
