@@ -17,13 +17,18 @@ Output (stdout, JSON lines), as ortho-train's: one object per epoch
    "epoch_s", "images_per_s"}
 (accuracies are fractions, lr is the epoch's first, wall_s counts the whole run, epoch_s this
 epoch's training and evaluation, images_per_s the training rate), then
-  {"final": true, "test_accuracy", "test_loss", "epochs", "wall_s"}.
+  {"final": true, "test_accuracy", "test_loss", "epochs", "wall_s", "device"}.
+
+--device cuda[:N] trains on that GPU (batches are prepared on the CPU with numpy, then copied;
+timers read after torch.cuda.synchronize()); TF32 stays off for matmuls and cuDNN convolutions
+unless --tf32, as in ortho-train (PyTorch's own default lets cuDNN use it).
 """
 
 import argparse
 import json
 import math
 import os
+import re
 import sys
 import time
 
@@ -204,17 +209,25 @@ def cosine_lr(base_lr, iteration, total):
     return 0.5 * base_lr * (1 + math.cos(math.pi * iteration / total))
 
 
+def synchronize(device):
+    """Waits for the work queued on a GPU (CPU ops are synchronous)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def train_epoch(model, optimizer, images, labels, args, rng, first_iteration, total_iterations):
-    """One shuffled pass; returns (mean loss, accuracy, wall seconds)."""
+    """One shuffled pass on args.torch_device; returns (mean loss, accuracy, wall seconds)."""
+    device = args.torch_device
     model.train()
     loss_fn = nn.CrossEntropyLoss()
     order = rng.permutation(len(labels))
     loss_sum, correct = 0.0, 0
+    synchronize(device)
     start = time.perf_counter()
     for i, begin in enumerate(range(0, len(order), args.batch_size)):
         index = order[begin:begin + args.batch_size]
-        x = normalize(augment(images[index], rng))
-        y = torch.from_numpy(labels[index])
+        x = normalize(augment(images[index], rng)).to(device)
+        y = torch.from_numpy(labels[index]).to(device)
         lr = cosine_lr(args.lr, first_iteration + i, total_iterations)
         for group in optimizer.param_groups:
             group["lr"] = lr
@@ -225,18 +238,19 @@ def train_epoch(model, optimizer, images, labels, args, rng, first_iteration, to
         optimizer.step()
         loss_sum += loss.item() * len(index)
         correct += (logits.argmax(1) == y).sum().item()
+    synchronize(device)
     return loss_sum / len(order), correct / len(order), time.perf_counter() - start
 
 
 @torch.no_grad()
-def evaluate(model, images, labels):
-    """(mean loss, accuracy) in eval mode, batches of EVAL_BATCH."""
+def evaluate(model, images, labels, device):
+    """(mean loss, accuracy) in eval mode on `device`, batches of EVAL_BATCH."""
     model.eval()
     loss_fn = nn.CrossEntropyLoss(reduction="sum")
     loss_sum, correct = 0.0, 0
     for begin in range(0, len(labels), EVAL_BATCH):
-        x = normalize(images[begin:begin + EVAL_BATCH])
-        y = torch.from_numpy(labels[begin:begin + EVAL_BATCH])
+        x = normalize(images[begin:begin + EVAL_BATCH]).to(device)
+        y = torch.from_numpy(labels[begin:begin + EVAL_BATCH]).to(device)
         logits = model(x)
         loss_sum += loss_fn(logits, y).item()
         correct += (logits.argmax(1) == y).sum().item()
@@ -245,6 +259,31 @@ def evaluate(model, images, labels):
 
 def emit(record):
     print(json.dumps(record), flush=True)
+
+
+def parse_device(parser, text):
+    """The torch device that --device names ("cpu", "cuda" = "cuda:0", "cuda:N"), as ortho's
+    apps read it; parser.error (exit 2) for a malformed name or a GPU PyTorch does not see."""
+    if text == "cpu":
+        return torch.device("cpu")
+    match = re.fullmatch(r"cuda(?::(\d+))?", text)
+    if not match:
+        parser.error(f"--device {text}: unknown device (expected cpu, cuda or cuda:N)")
+    index = int(match.group(1) or 0)
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if count == 0:
+        parser.error(f"--device {text}: no CUDA device is available to PyTorch "
+                     f"(torch {torch.__version__}, CUDA build: {torch.version.cuda or 'no'})")
+    if index >= count:
+        parser.error(f"--device {text}: no such CUDA device (PyTorch sees {count})")
+    return torch.device("cuda", index)
+
+
+def set_tf32(allow):
+    """TF32 tensor cores for float32 matmuls and cuDNN convolutions on CUDA, as ortho's --tf32.
+    Set both explicitly: PyTorch's default lets cuDNN use TF32, ortho's default does not."""
+    torch.backends.cuda.matmul.allow_tf32 = allow
+    torch.backends.cudnn.allow_tf32 = allow
 
 
 def parse_args(argv):
@@ -262,6 +301,9 @@ def parse_args(argv):
     p.add_argument("--weight-decay", type=float, default=5e-4)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
+    p.add_argument("--tf32", action="store_true",
+                   help="let float32 matmuls and convolutions on CUDA use TF32 tensor cores")
     p.add_argument("--subset", type=int, default=0,
                    help="train on the first N training images only (0: all)")
     args = p.parse_args(argv)
@@ -272,19 +314,22 @@ def parse_args(argv):
         p.error("--subset must be non-negative")
     if args.lr <= 0 or args.momentum < 0 or args.weight_decay < 0:
         p.error("--lr must be positive, --momentum and --weight-decay non-negative")
+    args.torch_device = parse_device(p, args.device)
     return args
 
 
 def run(args):
     torch.set_num_threads(args.threads)
     torch.set_num_interop_threads(args.threads)
+    set_tf32(args.tf32)
     torch.manual_seed(args.seed)
+    device = args.torch_device
     rng = np.random.default_rng(args.seed)
     train_images, train_labels, test_images, test_labels = load_cifar(args.data)
     if args.subset:
         train_images, train_labels = train_images[:args.subset], train_labels[:args.subset]
 
-    model = build_model(args.model)
+    model = build_model(args.model).to(device)  # initialized on the CPU, as ortho's
     optimizer = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=args.momentum,
                                 weight_decay=args.weight_decay)
     iterations_per_epoch = math.ceil(len(train_labels) / args.batch_size)
@@ -292,11 +337,13 @@ def run(args):
     wall = 0.0
     for epoch in range(args.epochs):
         first_iteration = epoch * iterations_per_epoch
+        synchronize(device)
         start = time.perf_counter()
         train_loss, train_accuracy, train_s = train_epoch(
             model, optimizer, train_images, train_labels, args, rng, first_iteration,
             total_iterations)
-        test_loss, test_accuracy = evaluate(model, test_images, test_labels)
+        test_loss, test_accuracy = evaluate(model, test_images, test_labels, device)
+        synchronize(device)
         epoch_s = time.perf_counter() - start
         wall += epoch_s
         emit({"epoch": epoch + 1, "train_loss": train_loss, "train_accuracy": train_accuracy,
@@ -304,7 +351,7 @@ def run(args):
               "lr": cosine_lr(args.lr, first_iteration, total_iterations), "wall_s": wall,
               "epoch_s": epoch_s, "images_per_s": len(train_labels) / train_s})
     emit({"final": True, "test_accuracy": test_accuracy, "test_loss": test_loss,
-          "epochs": args.epochs, "wall_s": wall})
+          "epochs": args.epochs, "wall_s": wall, "device": str(device)})
 
 
 def main(argv):

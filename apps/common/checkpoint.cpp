@@ -25,6 +25,13 @@ TensorMap strip_prefix(const TensorMap& all, const std::string& prefix) {
   return out;
 }
 
+// The entries copied to the host: a checkpoint holds CPU tensors, whichever device trained.
+TensorMap on_host(const TensorMap& entries) {
+  TensorMap out;
+  for (const auto& [name, tensor] : entries) out.emplace(name, tensor.to(Device::cpu()));
+  return out;
+}
+
 // A uint64 stored bit for bit in an int64 tensor (safetensors readers all know I64).
 Tensor u64_tensor(std::uint64_t value) {
   return Tensor::from_vector(std::vector<std::int64_t>{std::bit_cast<std::int64_t>(value)}, {1});
@@ -86,9 +93,9 @@ TrainingCheckpoint capture_checkpoint(const nn::Module& model, const optim::Opti
                                       const Generator& generator, std::int64_t epochs_done) {
   TrainingCheckpoint checkpoint;
   checkpoint.epochs_done = epochs_done;
-  checkpoint.model = model.state_dict();
-  checkpoint.optimizer = optimizer.state_dict();
-  checkpoint.scheduler = scheduler.state_dict();
+  checkpoint.model = on_host(model.state_dict());
+  checkpoint.optimizer = on_host(optimizer.state_dict());
+  checkpoint.scheduler = on_host(scheduler.state_dict());
   checkpoint.generator = generator.state();
   return checkpoint;
 }

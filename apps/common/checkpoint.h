@@ -31,12 +31,14 @@ void save_checkpoint(const std::string& path, const TrainingCheckpoint& checkpoi
 // training checkpoint.
 TrainingCheckpoint load_checkpoint(const std::string& path);
 
-// The current state of a run.
+// The current state of a run, its tensors copied to the CPU (a checkpoint of a GPU run loads
+// on any device).
 TrainingCheckpoint capture_checkpoint(const nn::Module& model, const optim::Optimizer& optimizer,
                                       const optim::LRScheduler& scheduler,
                                       const Generator& generator, std::int64_t epochs_done);
 // Loads a checkpoint into a run built the same way (same model, optimizer and scheduler
-// kinds). Throws std::invalid_argument naming `path` and what does not fit.
+// kinds), its tensors copied to the devices of the model's parameters. Throws
+// std::invalid_argument naming `path` and what does not fit.
 void restore_checkpoint(const TrainingCheckpoint& checkpoint, const std::string& path,
                         nn::Module& model, optim::Optimizer& optimizer,
                         optim::LRScheduler& scheduler, Generator& generator);

@@ -4,6 +4,7 @@
 #include <functional>
 
 #include "autograd/variable.h"
+#include "core/device.h"
 #include "data/dataloader.h"
 #include "layers/loss.h"
 #include "layers/module.h"
@@ -45,16 +46,22 @@ struct TrainStep {
 
 // One epoch of minibatch training in train mode: for each batch of epoch `epoch` of the
 // loader, zero_grad, forward, loss, backward, optimizer step, scheduler step. The batches (order
-// and augmentation) are a function of the loader's seed and `epoch` alone.
+// and augmentation) are a function of the loader's seed and `epoch` alone; each is copied to
+// the model's device (module_device), and wall_s is read after that device has finished.
 EpochStats train_epoch(const TrainStep& step, data::DataLoader& loader, std::int64_t epoch,
                        const BatchCallback& on_batch = {});
 
 // Loss and accuracy over one pass of the loader (epoch 0) in eval mode without recording a
-// graph; the model's previous mode is restored afterwards.
+// graph, on the model's device; the model's previous mode is restored afterwards.
 EpochStats evaluate(nn::Module& model, const nn::CrossEntropyLoss& loss, data::DataLoader& loader,
                     const BatchCallback& on_batch = {});
 
-// The number of rows of logits (N, C) whose argmax equals the Int64 label (N,).
+// The number of rows of logits (N, C) whose argmax equals the Int64 label (N,), counted on the
+// logits' device (the labels are moved there).
 std::int64_t count_correct(const Tensor& logits, const Tensor& labels);
+
+// The device of a module's first parameter (the CPU for a module without parameters): where
+// train_epoch and evaluate run its batches.
+Device module_device(const nn::Module& model);
 
 }  // namespace ortho::apps

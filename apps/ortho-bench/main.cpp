@@ -7,6 +7,10 @@
 //                 machine whose speed drifts; then a conv_vs_gemm summary (acceptance: >= 60%)
 //   --model M     instead of the above, a full training step and an eval forward of a CIFAR
 //                 ResNet (model_bench.h), as scripts/bench_pytorch.py times them in PyTorch
+//
+// --device cuda[:N] times the model mode on that GPU (--model resnet20 unless given; the kernel
+// benchmarks compare against CPU OpenBLAS and run on the CPU only); --tf32 lets its float32
+// matmuls and convolutions use TF32 tensor cores.
 #include <cblas.h>
 
 #include <algorithm>
@@ -18,6 +22,7 @@
 #include <vector>
 
 #include "apps/common/blas_kernels.h"
+#include "apps/common/device_choice.h"
 #include "apps/common/flags.h"
 #include "apps/common/json_lines.h"
 #include "apps/common/progress.h"
@@ -32,6 +37,7 @@ namespace {
 
 constexpr std::int64_t kGemmSize = 1024;
 constexpr std::int64_t kConvBatch = 128;
+constexpr const char* kGpuDefaultModel = "resnet20";
 
 struct Options {
   int threads = 2;
@@ -39,7 +45,23 @@ struct Options {
   std::vector<std::string> benches;
   std::string model;
   ModelBenchOptions model_options;
+  std::string device = "cpu";
+  bool tf32 = false;
 };
+
+// Resolves --device into the model options; on a GPU only the model mode runs (resnet20 unless
+// --model says otherwise).
+void check_device(Options& opts) {
+  opts.model_options.device = resolve_device(opts.device);
+  if (opts.model_options.device.is_cpu()) return;
+  if (!opts.benches.empty()) {
+    throw std::invalid_argument(
+        "--bench runs on the CPU only (its kernels are measured against OpenBLAS sgemm); with "
+        "--device " +
+        opts.device + " ortho-bench times --model (default " + kGpuDefaultModel + ")");
+  }
+  if (opts.model.empty()) opts.model = kGpuDefaultModel;
+}
 
 bool selected(const Options& opts, const std::string& name) {
   return opts.benches.empty() ||
@@ -230,7 +252,8 @@ void bench_gemms(const Options& opts, bool direct, bool through_ortho, GemmOpera
 int run(int argc, char** argv) {
   Options opts;
   CLI::App app(
-      "Benchmarks ortho's CPU matmul and conv2d against direct OpenBLAS sgemm; "
+      "Benchmarks ortho's CPU matmul and conv2d against direct OpenBLAS sgemm, or with --model "
+      "a CIFAR ResNet's training step and eval forward on the CPU or a CUDA GPU (--device); "
       "prints one JSON object per result on stdout.",
       "ortho-bench");
   add_threads_flag(app, opts.threads);
@@ -251,8 +274,14 @@ int run(int argc, char** argv) {
                  "with --model: orthogonal layers, none, conv or all (as ortho-train's)")
       ->check(CLI::IsMember({"none", "conv", "all"}))
       ->capture_default_str();
+  add_device_flag(app, opts.device)
+      ->description(
+          "cpu, cuda or cuda:N; on a GPU only the model mode runs (--model, default resnet20)");
+  add_tf32_flag(app, opts.tf32);
   if (const std::optional<int> status = parse_flags(app, argc, argv)) return *status;
 
+  check_device(opts);
+  set_allow_tf32(opts.tf32);
   set_num_threads(opts.threads);
   if (!opts.model.empty()) {
     bench_model(opts.model, opts.threads, opts.repeats, opts.model_options);

@@ -15,6 +15,7 @@
 #include "apps/common/progress.h"
 #include "autograd/grad_mode.h"
 #include "autograd/variable.h"
+#include "core/device.h"
 #include "core/random.h"
 #include "core/tensor.h"
 #include "layers/loss.h"
@@ -69,14 +70,17 @@ double process_cpu_seconds() {
   return static_cast<double>(std::clock()) / CLOCKS_PER_SEC;
 }
 
-// Times `repeats` runs of `fn`, after kWarmupRuns untimed ones.
-Timing time_runs(int repeats, const std::function<void()>& fn) {
+// Times `repeats` runs of `fn`, after kWarmupRuns untimed ones, each from an idle `device`
+// until it has finished the run's work.
+Timing time_runs(int repeats, Device device, const std::function<void()>& fn) {
   for (int i = 0; i < kWarmupRuns; ++i) fn();
   std::vector<double> wall, cpu;
   for (int r = 0; r < repeats; ++r) {
+    synchronize(device);
     const auto start = std::chrono::steady_clock::now();
     const double cpu_start = process_cpu_seconds();
     fn();
+    synchronize(device);
     cpu.push_back(process_cpu_seconds() - cpu_start);
     wall.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   }
@@ -92,10 +96,11 @@ Tensor random_labels(std::int64_t n) {
   return Tensor::from_vector(labels, {n});
 }
 
-nlohmann::json result_line(const std::string& bench, int threads, std::int64_t parameters,
-                           int repeats, const Timing& t) {
+nlohmann::json result_line(const std::string& bench, Device device, int threads,
+                           std::int64_t parameters, int repeats, const Timing& t) {
   return {{"bench", bench},
-          {"device", "cpu"},
+          {"device", device.to_string()},
+          {"tf32", allow_tf32()},
           {"threads", threads},
           {"batch", kBatch},
           {"ms_per_step", t.median * 1e3},
@@ -111,11 +116,14 @@ nlohmann::json result_line(const std::string& bench, int threads, std::int64_t p
 
 void bench_model(const std::string& model_name, int threads, int repeats,
                  const ModelBenchOptions& options) {
+  const Device device = options.device;
   Generator gen(kSeed);
   const std::shared_ptr<nn::ResNetCifar> model = build_model(model_name, gen);
   nn::make_orthogonal(*model, nn::parse_orthogonal_layers(options.orthogonal), &gen);
-  const autograd::Variable images(randn({kBatch, 3, 32, 32}, DType::Float32, Device::cpu(), &gen));
-  const Tensor labels = random_labels(kBatch);
+  model->to(device);  // before the optimizer, which creates its state on the parameters' device
+  const autograd::Variable images(
+      randn({kBatch, 3, 32, 32}, DType::Float32, Device::cpu(), &gen).to(device));
+  const Tensor labels = random_labels(kBatch).to(device);
   const nn::CrossEntropyLoss loss_fn;
   const std::unique_ptr<optim::Optimizer> optimizer =
       make_optimizer(options.optimizer, model->parameters());
@@ -123,14 +131,14 @@ void bench_model(const std::string& model_name, int threads, int repeats,
   ProgressBar progress("ortho-bench", 2, "bench");
 
   model->train();
-  const Timing train = time_runs(repeats, [&] {
+  const Timing train = time_runs(repeats, device, [&] {
     optimizer->zero_grad();
     loss_fn(model->forward(images), labels).backward();
     optimizer->step();
   });
   progress.clear();
   nlohmann::json train_line =
-      result_line(model_name + "_train_step", threads, parameters, repeats, train);
+      result_line(model_name + "_train_step", device, threads, parameters, repeats, train);
   train_line["optimizer"] = options.optimizer.name;
   train_line["orthogonal"] = options.orthogonal;
   emit_json_line(train_line);
@@ -138,9 +146,9 @@ void bench_model(const std::string& model_name, int threads, int repeats,
 
   model->eval();
   const autograd::NoGradGuard no_grad;
-  const Timing eval = time_runs(repeats, [&] { (void)model->forward(images); });
+  const Timing eval = time_runs(repeats, device, [&] { (void)model->forward(images); });
   progress.clear();
-  emit_json_line(result_line(model_name + "_eval", threads, parameters, repeats, eval));
+  emit_json_line(result_line(model_name + "_eval", device, threads, parameters, repeats, eval));
   progress.advance();
   progress.finish();
 }

@@ -10,6 +10,7 @@
 #include "autograd/grad_mode.h"
 #include "autograd/ops/elementwise.h"
 #include "autograd/ops/reduce.h"
+#include "core/device.h"
 #include "core/random.h"
 #include "layers/init.h"
 #include "layers/module.h"
@@ -61,10 +62,12 @@ bool is_trivialization(DistillMethod method) {
   return method == DistillMethod::Trivialization;
 }
 
-// An MLP of the method's layer type in `dtype`, holding `weights` and `biases`: the trivialized
-// layers take them as their base X0 with a zero generator, so they start at the same point.
+// An MLP of the method's layer type in `dtype` on `device`, holding `weights` and `biases`: the
+// trivialized layers take them as their base X0 with a zero generator, so they start at the
+// same point.
 std::shared_ptr<Mlp> make_mlp(DistillMethod method, const std::vector<Tensor>& weights,
-                              const std::vector<Tensor>& biases, DType dtype) {
+                              const std::vector<Tensor>& biases, DType dtype,
+                              Device device = Device::cpu()) {
   auto mlp = std::make_shared<Mlp>();
   Generator unused;  // every value is overwritten below
   TensorMap state;
@@ -85,7 +88,8 @@ std::shared_ptr<Mlp> make_mlp(DistillMethod method, const std::vector<Tensor>& w
     state[prefix + "bias"] = biases[l];
   }
   mlp->to(dtype);
-  mlp->load_state_dict(state);
+  mlp->to(device);
+  mlp->load_state_dict(state);  // copies each tensor to its parameter's dtype and device
   return mlp;
 }
 
@@ -164,11 +168,17 @@ std::unique_ptr<optim::Optimizer> make_optimizer(DistillMethod method,
 }
 
 // The training set itself each step, or minibatches of its rows in an order reshuffled at every
-// pass from a generator seeded alike for every method, so all see the same batches.
+// pass from a generator seeded alike for every method, so all see the same batches. Minibatches
+// are gathered on the CPU, row by row, and copied to the data's device in one piece.
 class Batches {
  public:
   Batches(const DistillProblem& problem, const DistillOptions& o)
-      : x_(problem.train_x), y_(problem.train_y), batch_(o.batch), gen_(o.seed + 1) {}
+      : x_(problem.train_x),
+        y_(problem.train_y),
+        host_x_(x_.to(Device::cpu())),
+        host_y_(y_.to(Device::cpu())),
+        batch_(o.batch),
+        gen_(o.seed + 1) {}
 
   std::pair<Tensor, Tensor> next() {
     if (batch_ == 0 || batch_ == x_.size(0)) return {x_, y_};
@@ -180,14 +190,15 @@ class Batches {
     Tensor y = Tensor::empty({batch_, y_.size(1)}, y_.dtype());
     for (std::int64_t i = 0; i < batch_; ++i, ++next_) {
       const std::int64_t row = order_[static_cast<std::size_t>(next_)];
-      x.select(0, i).copy_(x_.select(0, row));
-      y.select(0, i).copy_(y_.select(0, row));
+      x.select(0, i).copy_(host_x_.select(0, row));
+      y.select(0, i).copy_(host_y_.select(0, row));
     }
-    return {x, y};
+    return {x.to(x_.device()), y.to(y_.device())};
   }
 
  private:
-  Tensor x_, y_;
+  Tensor x_, y_;            // on the device
+  Tensor host_x_, host_y_;  // the same rows on the CPU
   std::int64_t batch_;
   Generator gen_;
   std::vector<std::int64_t> order_;
@@ -256,10 +267,10 @@ DistillProblem make_distill_problem(const DistillOptions& o) {
       make_mlp(DistillMethod::Landing, teacher_weights, teacher_biases, DType::Float64);
   autograd::NoGradGuard no_grad;
   DistillProblem problem;
-  problem.train_x = train_x.to(o.dtype);
-  problem.test_x = test_x.to(o.dtype);
-  problem.train_y = teacher->forward(Variable(train_x)).value().to(o.dtype);
-  problem.test_y = teacher->forward(Variable(test_x)).value().to(o.dtype);
+  problem.train_x = train_x.to(o.dtype).to(o.device);
+  problem.test_x = test_x.to(o.dtype).to(o.device);
+  problem.train_y = teacher->forward(Variable(train_x)).value().to(o.dtype).to(o.device);
+  problem.test_y = teacher->forward(Variable(test_x)).value().to(o.dtype).to(o.device);
   problem.student_weights = converted(student_weights, o.dtype);
   problem.student_biases = converted(student_biases, o.dtype);
   return problem;
@@ -269,8 +280,8 @@ DistillCurves run_distill(const DistillProblem& problem, DistillMethod method,
                           const DistillOptions& options,
                           const std::function<void(std::int64_t, double)>& on_step) {
   check_distill_options(options);
-  const auto model =
-      make_mlp(method, problem.student_weights, problem.student_biases, options.dtype);
+  const auto model = make_mlp(method, problem.student_weights, problem.student_biases,
+                              options.dtype, options.device);
   const auto optimizer = make_optimizer(method, model->parameters(), options);
   Batches batches(problem, options);
 
@@ -280,11 +291,13 @@ DistillCurves run_distill(const DistillProblem& problem, DistillMethod method,
   record_test_loss(curves, 0, *model, problem);
   for (std::int64_t t = 1; t <= options.iters; ++t) {
     const auto [x, y] = batches.next();
+    synchronize(options.device);
     const auto start = std::chrono::steady_clock::now();
     optimizer->zero_grad();
     const Variable loss = distill_loss(model->forward(Variable(x)), y);
     loss.backward();
     optimizer->step();
+    synchronize(options.device);  // a GPU may still be running the step
     curves.step_seconds.push_back(
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     curves.train_loss.push_back(loss.value().item<double>());

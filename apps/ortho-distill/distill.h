@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "core/device.h"
 #include "core/dtype.h"
 #include "core/tensor.h"
 
@@ -37,6 +38,7 @@ struct DistillOptions {
   double lambda = 1;             // landing's attraction to the manifold
   DType dtype = DType::Float32;
   std::uint64_t seed = 0;
+  Device device = Device::cpu();  // where the students train (the problem is drawn on the CPU)
 };
 
 // The step size every method uses unless --lr says otherwise. One value for all: at a point of
@@ -45,9 +47,10 @@ struct DistillOptions {
 double default_lr(DistillMethod method);
 
 // The teacher's data and the student's starting point, shared by every method so that their
-// curves differ only by the method. Tensors are in the options' dtype; the teacher, the inputs
-// and the initial weights are computed in float64 first, so a float64 run starts on the manifold
-// to rounding.
+// curves differ only by the method. Tensors are in the options' dtype, the data on the options'
+// device; the teacher, the inputs and the initial weights are computed on the CPU in float64
+// first, so a float64 run starts on the manifold to rounding and every device sees the same
+// problem.
 struct DistillProblem {
   Tensor train_x, train_y, test_x, test_y;
   std::vector<Tensor> student_weights, student_biases;  // per layer: (width, width), (width)
@@ -67,7 +70,8 @@ struct DistillCurves {
   std::vector<double> test_loss;  // at test_iters
 };
 
-// Trains a fresh student with `method`; calls on_step(t, loss) after each step t.
+// Trains a fresh student with `method` on options.device (step times are read after that device
+// has finished the step); calls on_step(t, loss) after each step t.
 DistillCurves run_distill(const DistillProblem& problem, DistillMethod method,
                           const DistillOptions& options,
                           const std::function<void(std::int64_t, double)>& on_step = {});

@@ -11,7 +11,8 @@
 // the manifold and step time per iteration), summary.jsonl, loss.svg and distance.svg. In float32
 // the exp and Cayley retractions multiply by nearly orthogonal matrices and never correct the
 // rounding, so their distance to the manifold creeps up, while landing's attraction term keeps it
-// bounded ("numerical drift").
+// bounded ("numerical drift"). --device cuda[:N] trains the students on that GPU (the teacher,
+// data and starting point are drawn on the CPU in float64, then moved).
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -21,6 +22,7 @@
 
 #include "apps/common/atomic_file.h"
 #include "apps/common/blas_kernels.h"
+#include "apps/common/device_choice.h"
 #include "apps/common/flags.h"
 #include "apps/common/json_lines.h"
 #include "apps/common/progress.h"
@@ -39,6 +41,7 @@ struct Flags {
   std::string dtype = "float32";
   std::string out_dir = "results/distill";
   int threads = 2;
+  std::string device = "cpu";
 };
 
 void add_model_flags(CLI::App& app, Flags& f) {
@@ -88,6 +91,7 @@ void add_training_flags(CLI::App& app, Flags& f) {
       ->check(CLI::Range(std::int64_t{1}, std::int64_t{1} << 30))
       ->capture_default_str();
   add_threads_flag(app, f.threads);
+  add_device_flag(app, f.device);
   app.add_option("--out", f.out_dir,
                  "directory of curves.csv, summary.jsonl, loss.svg, distance.svg")
       ->capture_default_str();
@@ -112,7 +116,8 @@ int run(int argc, char** argv) {
   Flags flags;
   CLI::App app(
       "Distills a teacher MLP with orthogonal weights into a student trained by landing, "
-      "Riemannian SGD (exp, cayley, qr, polar retractions) and the trivialization; prints one "
+      "Riemannian SGD (exp, cayley, qr, polar retractions) and the trivialization, on the CPU "
+      "or a CUDA GPU (--device); prints one "
       "JSON line per method on stdout and writes curves.csv, summary.jsonl, loss.svg and "
       "distance.svg to --out.",
       kProgram);
@@ -120,6 +125,7 @@ int run(int argc, char** argv) {
   add_training_flags(app, flags);
   if (const std::optional<int> status = parse_flags(app, argc, argv)) return *status;
   flags.options.dtype = flags.dtype == "float64" ? DType::Float64 : DType::Float32;
+  flags.options.device = resolve_device(flags.device);
   check_distill_options(flags.options);
   set_num_threads(flags.threads);
   prepare_output_dir(flags.out_dir);

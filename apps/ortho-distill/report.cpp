@@ -109,6 +109,7 @@ nlohmann::json distill_summary(const MethodRun& run, const DistillOptions& o, in
                          {"batch", o.batch == 0 ? o.samples : o.batch},
                          {"iters", o.iters},
                          {"dtype", dtype_name(o.dtype)},
+                         {"device", o.device.to_string()},
                          {"lr", o.lr > 0 ? o.lr : default_lr(run.method)},
                          {"momentum", o.momentum},
                          {"threads", threads},

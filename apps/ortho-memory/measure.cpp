@@ -14,6 +14,7 @@
 
 #include "autograd/variable.h"
 #include "core/allocator.h"
+#include "core/device.h"
 #include "core/parallel.h"
 #include "core/random.h"
 #include "core/tensor.h"
@@ -28,16 +29,36 @@ namespace {
 constexpr std::int64_t kClasses = 10;
 constexpr std::uint64_t kSeed = 0;
 
+// Exact (fixed-point) invertible arithmetic runs on the CPU only; a GPU keeps the momentum
+// state in the activations' dtype.
+nn::MomentumArithmetic arithmetic_on(Device device) {
+  return device.is_cuda() ? nn::MomentumArithmetic::Float : nn::MomentumArithmetic::Exact;
+}
+
+// The network, initialized on the CPU (the same weights on every device) and moved to the
+// config's device.
 std::shared_ptr<nn::Module> build_model(const MemoryConfig& config, Generator& gen) {
-  if (config.model == "resnet") return nn::resnet_cifar(config.depth, kClasses, &gen);
-  if (config.model == "momentum" || config.model == "momentum-stored") {
+  const Device device = Device::parse(config.device);
+  std::shared_ptr<nn::Module> model;
+  if (config.model == "resnet") {
+    model = nn::resnet_cifar(config.depth, kClasses, &gen);
+  } else if (config.model == "momentum" || config.model == "momentum-stored") {
     nn::MomentumOptions options;
     options.gamma = config.gamma;
     options.invertible = config.model == "momentum";
-    return nn::momentum_resnet_cifar(config.depth, kClasses, &gen, options);
+    options.arithmetic = arithmetic_on(device);
+    model = nn::momentum_resnet_cifar(config.depth, kClasses, &gen, options);
+  } else {
+    throw std::invalid_argument("unknown model '" + config.model +
+                                "' (resnet, momentum or momentum-stored)");
   }
-  throw std::invalid_argument("unknown model '" + config.model +
-                              "' (resnet, momentum or momentum-stored)");
+  model->to(device);
+  return model;
+}
+
+// How the invertible momentum form stores its state on `device`: "exact" or "float".
+std::string arithmetic_name(const std::string& device) {
+  return arithmetic_on(Device::parse(device)) == nn::MomentumArithmetic::Exact ? "exact" : "float";
 }
 
 Tensor random_labels(std::int64_t n) {
@@ -76,14 +97,17 @@ void reset_peak_rss() {
   std::ofstream("/proc/self/clear_refs") << "5";
 }
 
-// One model's training step on one random batch: forward, cross-entropy, backward, SGD update.
+// One model's training step on one random batch on the config's device: forward,
+// cross-entropy, backward, SGD update. The batch is drawn on the CPU, so every device sees the
+// same one.
 class TrainingStep {
  public:
   explicit TrainingStep(const MemoryConfig& config)
-      : gen_(kSeed),
+      : device_(Device::parse(config.device)),
+        gen_(kSeed),
         model_(build_model(config, gen_)),
-        images_(randn({config.batch, 3, 32, 32}, DType::Float32, Device::cpu(), &gen_)),
-        labels_(random_labels(config.batch)),
+        images_(randn({config.batch, 3, 32, 32}, DType::Float32, Device::cpu(), &gen_).to(device_)),
+        labels_(random_labels(config.batch).to(device_)),
         optimizer_(model_->parameters(), optim::SGDOptions{.lr = 0.01, .momentum = 0.9}) {
     model_->train();
   }
@@ -94,11 +118,14 @@ class TrainingStep {
     optimizer_.step();
   }
 
-  // (wall ms, process CPU ms) of one step.
+  // (wall ms, process CPU ms) of one step, from an idle device until it has finished the
+  // step's work.
   std::pair<double, double> timed() {
+    synchronize(device_);
     const auto start = std::chrono::steady_clock::now();
     const std::clock_t cpu_start = std::clock();
     (*this)();
+    synchronize(device_);
     return {
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count(),
         1e3 * static_cast<double>(std::clock() - cpu_start) / CLOCKS_PER_SEC};
@@ -107,6 +134,7 @@ class TrainingStep {
   std::int64_t num_parameters() const { return model_->num_parameters(); }
 
  private:
+  Device device_;
   Generator gen_;
   std::shared_ptr<nn::Module> model_;
   autograd::Variable images_;
@@ -118,6 +146,10 @@ class TrainingStep {
 }  // namespace
 
 nlohmann::json measure_training_step(const MemoryConfig& config) {
+  const Device device = Device::parse(config.device);
+  // The driver's view before this process allocates anything (it creates the CUDA context).
+  const DeviceMemoryInfo driver_before =
+      device.is_cuda() ? device_memory_info(device) : DeviceMemoryInfo{};
   mallopt(M_MMAP_THRESHOLD, kRssMmapThreshold);
   set_num_threads(config.threads);
   TrainingStep step(config);
@@ -127,27 +159,43 @@ nlohmann::json measure_training_step(const MemoryConfig& config) {
   const std::int64_t rss = peak_rss_bytes();
   mallopt(M_MMAP_THRESHOLD, kTimingMmapThreshold);
   step();  // fills the heap that the timed steps recycle
-  std::int64_t peak_activation = 0;
+  std::int64_t peak_activation = 0, peak_allocated = 0;
   std::vector<double> ms, cpu_ms;
   for (int r = 0; r < config.repeats; ++r) {
-    const std::int64_t before = memory_stats().current_bytes;
-    reset_peak_memory();
-    const auto [wall, cpu] = step.timed();
+    synchronize(device);
+    const std::int64_t before = memory_stats(device).current_bytes;
+    reset_peak_memory(device);
+    const auto [wall, cpu] = step.timed();  // returns once the device is idle
     ms.push_back(wall);
     cpu_ms.push_back(cpu);
-    peak_activation = std::max(peak_activation, memory_stats().peak_bytes - before);
+    const std::int64_t peak = memory_stats(device).peak_bytes;
+    peak_activation = std::max(peak_activation, peak - before);
+    peak_allocated = std::max(peak_allocated, peak);
   }
-  return {{"model", config.model},
-          {"depth", config.depth},
-          {"batch", config.batch},
-          {"peak_activation_bytes", peak_activation},
-          {"peak_rss_bytes", rss},
-          {"ms_per_step", median(ms)},
-          {"cpu_ms_per_step", median(cpu_ms)},
-          {"gamma", config.model == "momentum" ? nlohmann::json(config.gamma) : nlohmann::json()},
-          {"threads", config.threads},
-          {"parameters", step.num_parameters()},
-          {"device", "cpu"}};
+  nlohmann::json out = {
+      {"model", config.model},
+      {"depth", config.depth},
+      {"batch", config.batch},
+      {"peak_activation_bytes", peak_activation},
+      {"peak_rss_bytes", rss},
+      {"ms_per_step", median(ms)},
+      {"cpu_ms_per_step", median(cpu_ms)},
+      {"gamma", config.model == "momentum" ? nlohmann::json(config.gamma) : nlohmann::json()},
+      {"threads", config.threads},
+      {"parameters", step.num_parameters()},
+      {"device", config.device},
+      {"arithmetic", config.model == "momentum" ? nlohmann::json(arithmetic_name(config.device))
+                                                : nlohmann::json()}};
+  if (device.is_cuda()) {
+    const DeviceMemoryInfo driver_after = device_memory_info(device);
+    out["peak_allocated_bytes"] = peak_allocated;
+    out["reserved_bytes"] = memory_stats(device).reserved_bytes;
+    out["driver_total_bytes"] = driver_after.total_bytes;
+    out["driver_free_before_bytes"] = driver_before.free_bytes;
+    out["driver_free_after_bytes"] = driver_after.free_bytes;
+    out["driver_used_bytes"] = driver_before.free_bytes - driver_after.free_bytes;
+  }
+  return out;
 }
 
 nlohmann::json measure_step_time_ratio(const MemoryConfig& config) {
@@ -188,7 +236,8 @@ nlohmann::json measure_step_time_ratio(const MemoryConfig& config) {
                         {"cpu_time_ratio", ratio(cpu, 1, 0)},
                         {"gamma", config.gamma},
                         {"threads", config.threads},
-                        {"device", "cpu"}};
+                        {"device", config.device},
+                        {"arithmetic", arithmetic_name(config.device)}};
   if (config.time_stored) {
     out["stored_ms_per_step"] = median(wall[2]);
     out["recompute_ratio"] = ratio(wall, 1, 2);

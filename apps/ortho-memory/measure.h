@@ -16,6 +16,7 @@ struct MemoryConfig {
   double gamma = 0.9;
   int threads = 2;
   int repeats = 3;
+  std::string device = "cpu";  // "cpu" or "cuda:N" (Device::to_string)
   // Paired timing only: also time the momentum form storing its activations
   // ("momentum-stored", invertible = false), the baseline of recomputation's own cost.
   bool time_stored = false;
@@ -30,8 +31,14 @@ struct MemoryConfig {
 // "peak_rss_bytes" (the process's peak resident set during its step: a cross-check),
 // "ms_per_step" (median wall time of the timed steps), "cpu_ms_per_step" (median process CPU
 // time of all threads, which a machine shared with other work inflates less), "gamma",
-// "threads", "parameters", "device"}. std::invalid_argument for an unknown model or a depth
-// that is not 6n + 2.
+// "threads", "parameters", "device", "arithmetic" (momentum: exact on the CPU, float on a GPU)}.
+// On a GPU the allocator is the device's and the timers wait for its queued work; the line
+// also has "peak_allocated_bytes" (the allocator's whole peak during a timed step: parameters,
+// gradients and optimizer state too), "reserved_bytes" (live plus cached blocks after the
+// steps) and the driver's view: "driver_total_bytes", "driver_free_before_bytes" (at start,
+// before the model exists), "driver_free_after_bytes" (after the timed steps, the cache still
+// held) and "driver_used_bytes" (their difference: reserved bytes plus library workspaces).
+// std::invalid_argument for an unknown model or a depth that is not 6n + 2.
 nlohmann::json measure_training_step(const MemoryConfig& config);
 
 // Times the ResNet and its momentum form of config.depth in one process, steps alternating

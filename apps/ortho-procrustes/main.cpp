@@ -4,7 +4,8 @@
 // Per method: one JSON line on stdout {"method", "p", "iterations", "us_per_iter",
 // "final_loss", "final_loss_gap", "final_distance", ...}; under --out, procrustes.csv (loss
 // and distance to the manifold per iteration) and procrustes.svg (loss gap against iterations
-// and against time, distance against iterations, on log scales).
+// and against time, distance against iterations, on log scales). --device cuda[:N] runs every
+// method on that GPU (the problem is drawn and solved on the CPU in float64, then moved).
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
@@ -14,6 +15,7 @@
 #include "apps/common/atomic_file.h"
 #include "apps/common/blas_kernels.h"
 #include "apps/common/csv.h"
+#include "apps/common/device_choice.h"
 #include "apps/common/flags.h"
 #include "apps/common/json_lines.h"
 #include "apps/common/progress.h"
@@ -34,6 +36,7 @@ struct Options {
   int threads = 2;
   std::string out = "results/procrustes";
   std::int64_t compare_after = 200;
+  std::string device = "cpu";
 };
 
 double median(std::vector<double> values) {
@@ -61,6 +64,7 @@ nlohmann::json summary(const MethodTrace& trace, const ProcrustesProblem& proble
       {"method", trace.method},
       {"p", opts.p},
       {"dtype", opts.dtype},
+      {"device", problem.start.device().to_string()},
       {"threads", opts.threads},
       {"lr", opts.method.lr},
       {"iterations", trace.iterations()},
@@ -123,6 +127,7 @@ void write_outputs(const Options& opts, const std::vector<MethodTrace>& traces,
 
 void add_flags(CLI::App& app, Options& opts) {
   add_threads_flag(app, opts.threads);
+  add_device_flag(app, opts.device);
   app.add_option("--p", opts.p, "matrix size p (the paper: 40; also 256, 1024)")
       ->check(CLI::Range(std::int64_t{2}, std::int64_t{8192}))
       ->capture_default_str();
@@ -159,15 +164,16 @@ int run(int argc, char** argv) {
   Options opts;
   CLI::App app(
       "Solves the orthogonal Procrustes problem min ||A X - B||^2 over O(p) with landing, "
-      "Riemannian gradient descent (four retractions) and the trivialization; prints one JSON "
-      "object per method on stdout.",
+      "Riemannian gradient descent (four retractions) and the trivialization, on the CPU or a "
+      "CUDA GPU (--device); prints one JSON object per method on stdout.",
       "ortho-procrustes");
   add_flags(app, opts);
   if (const std::optional<int> status = parse_flags(app, argc, argv)) return *status;
+  const Device device = resolve_device(opts.device);
   prepare_output_dir(opts.out);
   set_num_threads(opts.threads);
   const ProcrustesProblem problem = make_procrustes_problem(
-      opts.p, opts.seed, opts.dtype == "float64" ? DType::Float64 : DType::Float32);
+      opts.p, opts.seed, opts.dtype == "float64" ? DType::Float64 : DType::Float32, device);
   // rgd-exp runs first when selected: the others are compared with it.
   std::vector<std::string> order = opts.methods;
   std::stable_partition(order.begin(), order.end(),

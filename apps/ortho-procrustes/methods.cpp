@@ -11,6 +11,7 @@
 #include "autograd/ops/matmul.h"
 #include "autograd/ops/reduce.h"
 #include "autograd/variable.h"
+#include "core/device.h"
 #include "core/error.h"
 #include "core/ops/matmul.h"
 #include "layers/orthogonal_maps.h"
@@ -34,12 +35,15 @@ MethodTrace trace_method(const std::string& name, const ProcrustesProblem& probl
                          const MethodOptions& options, const Step& step,
                          const std::function<Tensor()>& current) {
   MethodTrace trace{name, {}, {}, {}, {}};
+  const Device device = problem.start.device();
   double elapsed = 0;
   for (std::int64_t t = 0; t < options.iterations; ++t) {
     const Tensor before = current();
     trace.distance.push_back(optim::distance_to_manifold(before).to(DType::Float64).item<double>());
+    synchronize(device);
     const auto start = Clock::now();
     const double loss = step();
+    synchronize(device);  // the update may still be queued on a GPU
     const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
     trace.seconds.push_back(elapsed);
     trace.loss.push_back(loss);
@@ -70,7 +74,7 @@ MethodTrace run_optimizer(const std::string& name, const ProcrustesProblem& prob
 // X = exp((A - A^T) / 2) X0 with A = 0 at first; f and its gradient in A through autograd.
 MethodTrace run_trivialization(const ProcrustesProblem& problem, const MethodOptions& options) {
   const Tensor x0 = problem.start;
-  nn::Parameter a(Tensor::zeros(x0.shape(), x0.dtype()));
+  nn::Parameter a(Tensor::zeros(x0.shape(), x0.dtype(), x0.device()));
   optim::SGD sgd({a}, {.lr = options.lr});
   const autograd::Variable ata(problem.ata), atb(problem.atb);
   const auto point = [&] {

@@ -24,7 +24,8 @@ struct MethodOptions {
 };
 
 // What one method did: for each iterate X_t (t = 0 .. done), the cumulative seconds of timed
-// work (gradient + update) to reach it, f(X_t) and ||X_t^T X_t - I||_F (computed untimed).
+// work (gradient + update, until the problem's device has finished it) to reach it, f(X_t) and
+// ||X_t^T X_t - I||_F (computed untimed). Every method runs on the problem's device.
 struct MethodTrace {
   std::string method;
   std::vector<double> seconds, loss, distance;

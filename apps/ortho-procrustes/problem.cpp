@@ -23,7 +23,8 @@ std::pair<double, Tensor> ProcrustesProblem::loss_and_gradient(const Tensor& x) 
   return {loss_from_product(x, ata_x), mul(sub(ata_x, atb), 2.0)};
 }
 
-ProcrustesProblem make_procrustes_problem(std::int64_t p, std::uint64_t seed, DType dtype) {
+ProcrustesProblem make_procrustes_problem(std::int64_t p, std::uint64_t seed, DType dtype,
+                                          Device device) {
   Generator gen(seed);
   const double scale = 1.0 / std::sqrt(static_cast<double>(p));
   // Drawn and solved in float64, then cast: every dtype solves the same problem.
@@ -33,12 +34,12 @@ ProcrustesProblem make_procrustes_problem(std::int64_t p, std::uint64_t seed, DT
       mul(randn({p, p}, DType::Float64, Device::cpu(), &gen), std::numbers::pi * scale / 2.0);
   const SVDResult f = svd(matmul(a.t(), b));
   ProcrustesProblem problem;
-  problem.ata = matmul(a.t(), a).to(dtype);
-  problem.atb = matmul(a.t(), b).to(dtype);
+  problem.ata = matmul(a.t(), a).to(dtype).to(device);
+  problem.atb = matmul(a.t(), b).to(dtype).to(device);
   problem.b_squared_norm = sum(square(b)).item<double>();
   const Tensor solution = matmul(f.u, f.vh);
-  problem.solution = solution.to(dtype);
-  problem.start = matmul(solution, expm(sub(k, k.t()))).to(dtype);
+  problem.solution = solution.to(dtype).to(device);
+  problem.start = matmul(solution, expm(sub(k, k.t()))).to(dtype).to(device);
   problem.optimal_loss = problem.loss_and_gradient(problem.solution).first;
   return problem;
 }

@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <utility>
 
+#include "core/device.h"
 #include "core/dtype.h"
 #include "core/tensor.h"
 
@@ -27,7 +28,9 @@ struct ProcrustesProblem {
 
 // A problem of size p from `seed`. X0 = X* exp(K), K skew with N(0, pi^2 / p)-scaled entries: a
 // random rotation in X*'s connected component of O(p) (the other component holds only worse
-// critical points, which no method on the manifold can leave).
-ProcrustesProblem make_procrustes_problem(std::int64_t p, std::uint64_t seed, DType dtype);
+// critical points, which no method on the manifold can leave). Drawn and solved on the CPU in
+// float64, then its tensors converted to `dtype` and moved to `device`.
+ProcrustesProblem make_procrustes_problem(std::int64_t p, std::uint64_t seed, DType dtype,
+                                          Device device = Device::cpu());
 
 }  // namespace ortho::apps

@@ -1,4 +1,4 @@
-// ortho-train: trains a CIFAR ResNet on CIFAR-10 on the CPU.
+// ortho-train: trains a CIFAR ResNet on CIFAR-10 on the CPU or a CUDA GPU (--device).
 //
 // The recipe is fixed (scripts' PyTorch peer runs exactly the same):
 //   - data: 4-pixel zero-padded random 32x32 crop and horizontal flip with p = 0.5, then
@@ -12,18 +12,24 @@
 //     OrthogonalConv2d / OrthogonalLinear, kept on their Stiefel manifold by --optimizer
 //     landing, landing-adam or rsgd-<retraction> (plain SGD/Adam treat them as free matrices).
 //   - evaluation: after every epoch, on the whole test set in eval mode, batches of 500.
+//   - device: --device cuda[:N] keeps the model, optimizer state and each batch (loaded and
+//     augmented on the CPU, then copied) on that GPU; the momentum ResNets' stages then use
+//     float arithmetic (exact arithmetic is CPU-only). --tf32 lets float32 matmuls and
+//     convolutions there use TF32 tensor cores.
 //
 // Output: a progress bar on stderr (terminal only); one JSON line per epoch on stdout
 //   {"epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy", "lr", "wall_s",
 //    "epoch_s", "images_per_s"}   (accuracies are fractions, wall_s counts the whole run)
-// then {"final": true, "test_accuracy", "epochs", "wall_s", "peak_bytes", ...}, with
+// then {"final": true, "test_accuracy", "epochs", "wall_s", "peak_bytes", "device", ...}, with
 // "manifold_distances" (||X^T X - I||_F of each orthogonal weight) and "max_manifold_distance"
-// when --orthogonal made some; and in --out:
+// when --orthogonal made some (peak_bytes: the allocator peak of --device, plus
+// "reserved_bytes" on a GPU); and in --out:
 // metrics.jsonl, metrics.csv, curves.svg and checkpoint.safetensors (model, optimizer,
-// scheduler, generator, epoch and metric history), all rewritten atomically after every epoch.
-// --resume continues from that checkpoint and gives the same per-epoch losses as an
-// uninterrupted run: every random draw is a function of (seed, epoch) or checkpointed (resume
-// with the same --threads too: BLAS may round differently on another thread count).
+// scheduler, generator, epoch and metric history, as CPU tensors), all rewritten atomically after
+// every epoch. --resume continues from that checkpoint (on any device) and gives the same
+// per-epoch losses as an uninterrupted run: every random draw is a function of (seed, epoch) or
+// checkpointed (resume with the same --threads, --device and --tf32 too: another thread count or
+// device may round differently).
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
@@ -39,6 +45,7 @@
 #include "apps/common/atomic_file.h"
 #include "apps/common/blas_kernels.h"
 #include "apps/common/checkpoint.h"
+#include "apps/common/device_choice.h"
 #include "apps/common/flags.h"
 #include "apps/common/json_lines.h"
 #include "apps/common/progress.h"
@@ -65,6 +72,7 @@ constexpr const char* kProgram = "ortho-train";
 // Everything a run trains with, and how far it has come.
 struct Run {
   TrainOptions options;
+  Device device;
   std::unique_ptr<data::DataLoader> train_loader, test_loader;
   std::shared_ptr<nn::Module> model;
   nn::CrossEntropyLoss loss;
@@ -77,13 +85,6 @@ struct Run {
   std::int64_t epochs_done() const { return static_cast<std::int64_t>(history.size()); }
 };
 
-void check_device(const std::string& text) {
-  if (Device::parse(text).is_cuda()) {
-    throw std::invalid_argument("--device " + text +
-                                ": the CUDA backend is not built/available yet; use --device cpu");
-  }
-}
-
 // A CIFAR-10 split; a corrupt file is bad input (exit 2), reported with its path.
 std::shared_ptr<const data::Cifar10> load_split(const std::string& dir,
                                                 data::Cifar10::Split split) {
@@ -94,9 +95,10 @@ std::shared_ptr<const data::Cifar10> load_split(const std::string& dir,
   }
 }
 
-Run build_run(const TrainOptions& options) {
+Run build_run(const TrainOptions& options, Device device) {
   Run run;
   run.options = options;
+  run.device = device;
   run.loss = nn::CrossEntropyLoss(options.label_smoothing);
   check_cifar10_present(options.data_dir);
   run.train_loader = std::make_unique<data::DataLoader>(
@@ -111,6 +113,9 @@ Run build_run(const TrainOptions& options) {
                               .sopt_dim = options.sopt_dim,
                               .sopt_fraction = options.sopt_fraction},
                nn::parse_opt_layers(options.opt_layers), &init);
+  // Initialized on the CPU (the same weights on every device), then moved before the
+  // optimizer exists, so its state is created on the device too.
+  run.model->to(device);
   run.optimizer = make_optimizer(options, run.model->parameters());
   run.scheduler = std::make_unique<optim::LRScheduler>(
       *run.optimizer, make_schedule(options, run.train_loader->num_batches()));
@@ -143,7 +148,7 @@ TrainingCheckpoint load_resumable(const Run& run) {
 void resume(Run& run) {
   const TrainingCheckpoint checkpoint = load_resumable(run);
   restore_checkpoint(checkpoint, run.checkpoint_path, *run.model, *run.optimizer, *run.scheduler,
-                     default_generator());
+                     default_generator(run.device));
   try {
     run.history = history_from_string(checkpoint.metadata.at("history"));
   } catch (const std::invalid_argument& error) {
@@ -228,8 +233,8 @@ EpochRecord run_epoch(Run& run) {
 }
 
 void save_progress(const Run& run) {
-  TrainingCheckpoint checkpoint = capture_checkpoint(*run.model, *run.optimizer, *run.scheduler,
-                                                     default_generator(), run.epochs_done());
+  TrainingCheckpoint checkpoint = capture_checkpoint(
+      *run.model, *run.optimizer, *run.scheduler, default_generator(run.device), run.epochs_done());
   checkpoint.metadata["config"] = run.config.dump();
   checkpoint.metadata["history"] = history_to_string(run.history);
   save_checkpoint(run.checkpoint_path, checkpoint);
@@ -249,7 +254,9 @@ std::map<std::string, double> manifold_distances(const nn::Module& model) {
 
 void report_final(const Run& run) {
   const EpochRecord last = run.history.back();
-  const std::int64_t peak = memory_stats().peak_bytes;
+  synchronize(run.device);
+  const MemoryStats memory = memory_stats(run.device);
+  const std::int64_t peak = memory.peak_bytes;
   nlohmann::json line = {{"final", true},
                          {"model", run.options.model},
                          {"test_accuracy", last.test_accuracy},
@@ -258,7 +265,12 @@ void report_final(const Run& run) {
                          {"epochs", run.epochs_done()},
                          {"wall_s", last.wall_s},
                          {"peak_bytes", peak},
+                         {"device", run.device.to_string()},
                          {"out", run.options.out_dir}};
+  if (run.device.is_cuda()) {
+    line["reserved_bytes"] = memory.reserved_bytes;
+    line["tf32"] = run.options.tf32;
+  }
   const std::map<std::string, double> distances = manifold_distances(*run.model);
   if (!distances.empty()) {
     line["manifold_distances"] = distances;
@@ -268,11 +280,12 @@ void report_final(const Run& run) {
         })->second;
   }
   emit_json_line(line);
-  char text[160];
+  char text[192];
   std::snprintf(text, sizeof(text),
-                "final test accuracy %.2f%% after %lld epochs, peak memory %.1f MiB",
+                "final test accuracy %.2f%% after %lld epochs, peak memory %.1f MiB%s%s",
                 100.0 * last.test_accuracy, static_cast<long long>(run.epochs_done()),
-                static_cast<double>(peak) / (1024.0 * 1024.0));
+                static_cast<double>(peak) / (1024.0 * 1024.0), run.device.is_cuda() ? " on " : "",
+                run.device.is_cuda() ? run.device.to_string().c_str() : "");
   std::cerr << kProgram << ": " << text << " (" << run.options.out_dir << ")\n";
   if (line.contains("max_manifold_distance")) {
     std::cerr << kProgram << ": " << distances.size()
@@ -285,7 +298,8 @@ int run(int argc, char** argv) {
   TrainOptions options;
   options.threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   CLI::App app(
-      "Trains a CIFAR ResNet on CIFAR-10 on the CPU with a fixed recipe: 4-pixel zero-padded "
+      "Trains a CIFAR ResNet on CIFAR-10 on the CPU or a CUDA GPU (--device) with a fixed recipe: "
+      "4-pixel zero-padded "
       "random crop + horizontal flip (p=0.5), per-channel normalization (mean 0.4914 0.4822 "
       "0.4465, std 0.2470 0.2435 0.2616; test set normalized only), SGD momentum 0.9 without "
       "Nesterov, weight decay on all parameters, cosine lr to 0 stepped per iteration, seeded "
@@ -297,11 +311,12 @@ int run(int argc, char** argv) {
   add_train_flags(app, options);
   if (const std::optional<int> status = parse_flags(app, argc, argv)) return *status;
   finish_options(options);
-  check_device(options.device);
+  const Device device = resolve_device(options.device);
+  set_allow_tf32(options.tf32);
   set_num_threads(options.threads);
   manual_seed(options.seed);
 
-  Run run = build_run(options);
+  Run run = build_run(options, device);
   prepare_output_dir(options.out_dir);
   if (options.resume) resume(run);
   while (run.epochs_done() < options.epochs) {

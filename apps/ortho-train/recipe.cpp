@@ -8,6 +8,7 @@
 #include <stdexcept>
 
 #include "apps/common/optimizer_choice.h"
+#include "core/device.h"
 #include "layers/models/cnn_cifar.h"
 #include "layers/models/momentum_resnet.h"
 #include "layers/models/resnet_cifar.h"
@@ -39,6 +40,9 @@ nn::MomentumOptions momentum_options(const TrainOptions& options) {
   momentum.initial_velocity = options.initial_velocity == "first-block"
                                   ? nn::InitialVelocity::FirstBlock
                                   : nn::InitialVelocity::Zero;
+  // Exact (fixed-point) invertible arithmetic runs on the CPU only; on a GPU the stages keep
+  // x and v in float32 (reconstruction error grows like gamma^-n with the blocks per stage).
+  if (Device::parse(options.device).is_cuda()) momentum.arithmetic = nn::MomentumArithmetic::Float;
   return momentum;
 }
 
@@ -112,6 +116,7 @@ data::DataLoader make_train_loader(std::shared_ptr<const data::Cifar10> train,
   options.seed = o.seed;
   options.num_workers = o.workers;
   options.subset = o.subset;
+  options.pin_memory = Device::parse(o.device).is_cuda();  // batches copied to the GPU by DMA
   return data::DataLoader(std::move(train), options, data::cifar10_train_transform());
 }
 
@@ -121,6 +126,7 @@ data::DataLoader make_test_loader(std::shared_ptr<const data::Cifar10> test,
   options.batch_size = kEvalBatchSize;
   options.shuffle = false;
   options.num_workers = o.workers;
+  options.pin_memory = Device::parse(o.device).is_cuda();
   return data::DataLoader(std::move(test), options, data::cifar10_test_transform());
 }
 

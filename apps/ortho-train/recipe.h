@@ -15,7 +15,8 @@
 
 namespace ortho::apps {
 
-// The momentum stages' options from --gamma and --initial-velocity.
+// The momentum stages' options from --gamma and --initial-velocity; exact arithmetic on the
+// CPU, float arithmetic on a CUDA --device (exact runs on the CPU only).
 nn::MomentumOptions momentum_options(const TrainOptions& options);
 
 // The network --model names, initialized from `gen`; `momentum` configures the mresnet* stages.
@@ -37,7 +38,8 @@ std::shared_ptr<const optim::Schedule> make_schedule(const TrainOptions& options
 void check_cifar10_present(const std::string& dir);
 
 // Training batches: seeded shuffle every epoch, 4-pixel zero-padded random crop, horizontal
-// flip, normalization; the last partial batch is kept.
+// flip, normalization; the last partial batch is kept. Batches are built in pinned host memory
+// when --device is a GPU.
 data::DataLoader make_train_loader(std::shared_ptr<const data::Cifar10> train,
                                    const TrainOptions& options);
 // Test batches of 500 in file order, normalization only.

@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <stdexcept>
 
+#include "apps/common/device_choice.h"
 #include "apps/common/flags.h"
 #include "apps/common/optimizer_choice.h"
 
@@ -117,8 +118,8 @@ void add_run_flags(CLI::App& app, TrainOptions& o) {
   app.add_option("--seed", o.seed, "seed of the initialization, shuffles and augmentation")
       ->capture_default_str();
   add_threads_flag(app, o.threads);
-  app.add_option("--device", o.device, "cpu (cuda is not built/available yet)")
-      ->capture_default_str();
+  add_device_flag(app, o.device);
+  add_tf32_flag(app, o.tf32);
   app.add_option("--subset", o.subset, "train on the first N training images only (0: all)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();

@@ -22,7 +22,8 @@ struct TrainOptions {
   double label_smoothing = 0;
   std::uint64_t seed = 0;
   int threads = 1;
-  std::string device = "cpu";
+  std::string device = "cpu";  // cpu, cuda or cuda:N
+  bool tf32 = false;           // TF32 tensor cores for float32 matmuls and convolutions on CUDA
   std::int64_t subset = 0;
   std::string out_dir;  // empty: out/<model>-seed<seed>
   bool resume = false;
