@@ -62,8 +62,10 @@ void BatchNorm2d::update_running_stats(const Tensor& mean, const Tensor& biased_
   add_(mean_buffer, mean.to(mean_buffer.dtype()), momentum_);
   mul_(var_buffer, 1.0 - momentum_);
   add_(var_buffer, biased_var.to(var_buffer.dtype()), momentum_ * unbias);
+  // Int64 has no arithmetic: count in float64 (exact below 2^53) on the buffer's device, so a
+  // GPU step does not wait to read the counter on the host.
   Tensor counter = buffer("num_batches_tracked");
-  counter.fill_(static_cast<double>(num_batches_tracked() + 1));
+  counter.copy_(add(counter.to(DType::Float64), 1.0));
 }
 
 }  // namespace ortho::nn
