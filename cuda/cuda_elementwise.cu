@@ -5,48 +5,11 @@
 
 #include "core/dispatch.h"
 #include "cuda/cuda_backend.h"
+#include "cuda/device_math.cuh"
 #include "cuda/kernel_utils.cuh"
 
 namespace ortho::cuda {
 namespace {
-
-// Device math overloaded on float / double (the f-suffixed CUDA functions for float).
-__device__ inline float d_exp(float x) {
-  return expf(x);
-}
-__device__ inline double d_exp(double x) {
-  return exp(x);
-}
-__device__ inline float d_log(float x) {
-  return logf(x);
-}
-__device__ inline double d_log(double x) {
-  return log(x);
-}
-__device__ inline float d_sqrt(float x) {
-  return sqrtf(x);
-}
-__device__ inline double d_sqrt(double x) {
-  return sqrt(x);
-}
-__device__ inline float d_abs(float x) {
-  return fabsf(x);
-}
-__device__ inline double d_abs(double x) {
-  return fabs(x);
-}
-__device__ inline float d_tanh(float x) {
-  return tanhf(x);
-}
-__device__ inline double d_tanh(double x) {
-  return tanh(x);
-}
-__device__ inline float d_pow(float x, float y) {
-  return powf(x, y);
-}
-__device__ inline double d_pow(double x, double y) {
-  return pow(x, y);
-}
 
 // y = op(x) with the scalars a, b of Pow, Clamp and Affine; the formulas of cpu_elementwise.cpp.
 template <typename T, UnaryOp kOp>

@@ -19,6 +19,7 @@
 
 #include "core/dispatch.h"
 #include "core/error.h"
+#include "core/matrix_batch.h"
 #include "cuda/cuda_backend.h"
 #include "cuda/cuda_check.h"
 #include "cuda/cuda_context.h"
@@ -151,19 +152,6 @@ void trsm(cublasHandle_t h, cublasSideMode_t side, cublasFillMode_t uplo, std::i
   const double one = 1.0;
   ORTHO_CUBLAS_CHECK(
       cublasDtrsm_64(h, side, uplo, CUBLAS_OP_N, CUBLAS_DIAG_NON_UNIT, m, n, &one, a, lda, b, ldb));
-}
-
-// A contiguous (..., rows, cols) tensor seen as `batch` row-major matrices.
-struct MatrixBatch {
-  std::int64_t batch = 1, rows = 0, cols = 0;
-};
-
-MatrixBatch matrix_batch(const Tensor& t) {
-  MatrixBatch mb;
-  mb.rows = t.size(-2);
-  mb.cols = t.size(-1);
-  for (std::int64_t d = 0; d + 2 < t.dim(); ++d) mb.batch *= t.size(d);
-  return mb;
 }
 
 // The cuSOLVER routines used here take int sizes, leading dimensions and workspace sizes.

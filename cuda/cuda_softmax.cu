@@ -11,6 +11,7 @@
 #include "core/dispatch.h"
 #include "core/error.h"
 #include "cuda/cuda_backend.h"
+#include "cuda/device_math.cuh"
 #include "cuda/kernel_utils.cuh"
 
 namespace ortho::cuda {
@@ -25,21 +26,6 @@ constexpr std::int64_t kBlockRowCols = 1024;
 constexpr std::int64_t kMaxBlocks = std::int64_t{1} << 20;
 // "No bad target" in the first-bad-row flag of the cross-entropy kernels.
 constexpr unsigned long long kNoBadRow = ~0ull;
-
-__device__ inline float d_exp(float x) {
-  return expf(x);
-}
-__device__ inline double d_exp(double x) {
-  return exp(x);
-}
-
-// Larger of two values, skipping NaN (a row holding NaN ends all NaN through its sum anyway).
-__device__ inline float d_max(float a, float b) {
-  return fmaxf(a, b);
-}
-__device__ inline double d_max(double a, double b) {
-  return fmax(a, b);
-}
 
 struct Plus {
   __device__ double operator()(double a, double b) const { return a + b; }

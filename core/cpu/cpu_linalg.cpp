@@ -17,6 +17,7 @@
 #include "core/cpu/cpu_blas.h"
 #include "core/dispatch.h"
 #include "core/error.h"
+#include "core/matrix_batch.h"
 
 namespace ortho::cpu {
 namespace {
@@ -69,19 +70,6 @@ lapack_int getri(lapack_int n, float* a, lapack_int lda, const lapack_int* ipiv)
 }
 lapack_int getri(lapack_int n, double* a, lapack_int lda, const lapack_int* ipiv) {
   return LAPACKE_dgetri(LAPACK_ROW_MAJOR, n, a, lda, ipiv);
-}
-
-// A contiguous (..., rows, cols) tensor seen as `batch` row-major matrices.
-struct MatrixBatch {
-  std::int64_t batch = 1, rows = 0, cols = 0;
-};
-
-MatrixBatch matrix_batch(const Tensor& t) {
-  MatrixBatch mb;
-  mb.rows = t.size(-2);
-  mb.cols = t.size(-1);
-  for (std::int64_t d = 0; d + 2 < t.dim(); ++d) mb.batch *= t.size(d);
-  return mb;
 }
 
 // LAPACK indexes with lapack_int (32-bit here): a larger matrix would overflow silently.
