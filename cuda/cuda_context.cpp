@@ -1,6 +1,7 @@
 #include "cuda/cuda_context.h"
 
 #include <array>
+#include <atomic>
 #include <memory>
 #include <mutex>
 
@@ -31,26 +32,36 @@ std::unique_ptr<DeviceContext> create_context(int device) {
 
 }  // namespace
 
+// Counted once: the devices a process sees are fixed when CUDA initializes, and every kernel
+// launch asks (through context()).
 int device_count() {
-  int count = 0;
-  if (cudaGetDeviceCount(&count) != cudaSuccess) {
-    cudaGetLastError();  // clear the sticky "no driver" error so later queries start clean
-    return 0;
-  }
+  static const int count = [] {
+    int n = 0;
+    if (cudaGetDeviceCount(&n) != cudaSuccess) {
+      cudaGetLastError();  // clear the sticky "no driver" error so later queries start clean
+      return 0;
+    }
+    return n;
+  }();
   return count;
 }
 
+// Contexts are created once under the lock and never destroyed, so the per-launch path reads
+// an atomic pointer instead of taking a mutex.
 DeviceContext& context(int device) {
   static std::mutex mutex;
-  static std::array<std::unique_ptr<DeviceContext>, kMaxDevices> contexts;
+  static std::array<std::atomic<DeviceContext*>, kMaxDevices> contexts{};
   check_argument(device >= 0 && device < kMaxDevices && device < device_count(),
                  "CUDA: device cuda:", device, " does not exist (", device_count(),
                  " device(s) found)");
   ORTHO_CUDA_CHECK(cudaSetDevice(device));
-  std::lock_guard lock(mutex);
   auto& slot = contexts[static_cast<std::size_t>(device)];
-  if (!slot) slot = create_context(device);
-  return *slot;
+  if (DeviceContext* ctx = slot.load(std::memory_order_acquire)) return *ctx;
+  std::lock_guard lock(mutex);
+  if (slot.load(std::memory_order_relaxed) == nullptr) {
+    slot.store(create_context(device).release(), std::memory_order_release);
+  }
+  return *slot.load(std::memory_order_relaxed);
 }
 
 Workspace::Workspace(const DeviceContext& ctx, std::size_t bytes)
