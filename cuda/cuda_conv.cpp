@@ -50,42 +50,27 @@ struct HostScalar {
 constexpr HostScalar kOne{1.0f, 1.0};
 constexpr HostScalar kZero{0.0f, 0.0};
 
-// RAII owners of cuDNN descriptors (destruction cannot fail for a valid descriptor).
-class TensorDescriptor {
+// RAII owner of a cuDNN descriptor (destruction cannot fail for a valid descriptor).
+template <typename Handle, cudnnStatus_t (*Create)(Handle*), cudnnStatus_t (*Destroy)(Handle)>
+class Descriptor {
  public:
-  TensorDescriptor() { ORTHO_CUDNN_CHECK(cudnnCreateTensorDescriptor(&desc_)); }
-  ~TensorDescriptor() { cudnnDestroyTensorDescriptor(desc_); }
-  TensorDescriptor(const TensorDescriptor&) = delete;
-  TensorDescriptor& operator=(const TensorDescriptor&) = delete;
-  cudnnTensorDescriptor_t get() const { return desc_; }
+  Descriptor() { ORTHO_CUDNN_CHECK(Create(&desc_)); }
+  ~Descriptor() { Destroy(desc_); }
+  Descriptor(const Descriptor&) = delete;
+  Descriptor& operator=(const Descriptor&) = delete;
+  Handle get() const { return desc_; }
 
  private:
-  cudnnTensorDescriptor_t desc_ = nullptr;
+  Handle desc_ = nullptr;
 };
 
-class FilterDescriptor {
- public:
-  FilterDescriptor() { ORTHO_CUDNN_CHECK(cudnnCreateFilterDescriptor(&desc_)); }
-  ~FilterDescriptor() { cudnnDestroyFilterDescriptor(desc_); }
-  FilterDescriptor(const FilterDescriptor&) = delete;
-  FilterDescriptor& operator=(const FilterDescriptor&) = delete;
-  cudnnFilterDescriptor_t get() const { return desc_; }
-
- private:
-  cudnnFilterDescriptor_t desc_ = nullptr;
-};
-
-class ConvolutionDescriptor {
- public:
-  ConvolutionDescriptor() { ORTHO_CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&desc_)); }
-  ~ConvolutionDescriptor() { cudnnDestroyConvolutionDescriptor(desc_); }
-  ConvolutionDescriptor(const ConvolutionDescriptor&) = delete;
-  ConvolutionDescriptor& operator=(const ConvolutionDescriptor&) = delete;
-  cudnnConvolutionDescriptor_t get() const { return desc_; }
-
- private:
-  cudnnConvolutionDescriptor_t desc_ = nullptr;
-};
+using TensorDescriptor =
+    Descriptor<cudnnTensorDescriptor_t, cudnnCreateTensorDescriptor, cudnnDestroyTensorDescriptor>;
+using FilterDescriptor =
+    Descriptor<cudnnFilterDescriptor_t, cudnnCreateFilterDescriptor, cudnnDestroyFilterDescriptor>;
+using ConvolutionDescriptor =
+    Descriptor<cudnnConvolutionDescriptor_t, cudnnCreateConvolutionDescriptor,
+               cudnnDestroyConvolutionDescriptor>;
 
 // One convolution in cuDNN's int sizes: input (n, c, h, w), weight (o, c / groups, kh, kw),
 // output (n, o, oh, ow), and the window (pad_h, pad_w, stride_h, stride_w, dilation_h,
