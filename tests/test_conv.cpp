@@ -157,6 +157,18 @@ std::vector<ConvCase> conv_cases() {
       {"wide plane stride 2", {2, 16, 64, 66}, {3, 16, 3, 3}, make_params(2, 2, 1, 1), false},
       {"wide plane column blocks", {2, 64, 34, 32}, {2, 64, 3, 3}, make_params(1, 1, 1, 1), true},
       {"wide plane 1x1 stride 2", {2, 3, 64, 64}, {2, 3, 1, 1}, make_params(2, 2, 0, 0), false},
+      // Horizontal strides: each input row is split into stride phase segments first.
+      {"stride_w 3 dilation_w 2 pad 2",
+       {2, 3, 7, 11},
+       {4, 3, 3, 3},
+       make_params(1, 3, 1, 2, 1, 2),
+       true},
+      {"row unfold stride 2 odd width groups",
+       {2, 32, 9, 11},
+       {8, 16, 3, 3},
+       make_params(2, 2, 1, 1, 1, 1, 2),
+       false},
+      {"stride_w 4 pad 3", {2, 2, 5, 10}, {3, 2, 2, 5}, make_params(1, 4, 0, 3), true},
   };
 }
 
