@@ -417,19 +417,32 @@ void col2im(const T* col, std::int64_t channels, const Window& win, std::int64_t
   }
 }
 
+// Which images a thread takes when the batch is split across threads.
+enum class ImageSplit {
+  balanced,  // the next image goes to whichever thread is free, so a thread slowed by its
+             // neighbours on a shared machine takes fewer
+  fixed,     // thread t always gets the same images, so per-thread sums are reproducible
+};
+
 // Runs fn(image, workspace, slot, parallel) for every image of the batch. With at least as
 // many images as threads, images are split across threads and each thread owns slot
 // `slot` of `per_slot` workspace elements; otherwise images run in order on slot 0 and fn
 // may parallelize inside (parallel = true).
 template <typename T, typename Fn>
-void for_each_image(std::int64_t n, std::int64_t per_slot, T* workspace, int slots, Fn&& fn) {
+void for_each_image(std::int64_t n, std::int64_t per_slot, T* workspace, int slots,
+                    ImageSplit split, Fn&& fn) {
   if (slots > 1) {
 #pragma omp parallel num_threads(slots)
     {
       const int slot = omp_get_thread_num();
       T* ws = workspace + slot * per_slot;
+      if (split == ImageSplit::balanced) {
+#pragma omp for schedule(dynamic)
+        for (std::int64_t img = 0; img < n; ++img) fn(img, ws, slot, false);
+      } else {
 #pragma omp for schedule(static)
-      for (std::int64_t img = 0; img < n; ++img) fn(img, ws, slot, false);
+        for (std::int64_t img = 0; img < n; ++img) fn(img, ws, slot, false);
+      }
     }
     return;
   }
@@ -462,25 +475,29 @@ void convolve(std::int64_t n, std::int64_t c, std::int64_t o, std::int64_t group
   Tensor workspace = Tensor::empty({slots * per_slot + arranged + 1}, dtype_of<T>);
   T* const scratch = workspace.data<T>();
   const T* w = arrange_weight(weight, o, groups, cg, l, scratch + slots * per_slot);
-  for_each_image(n, per_slot, scratch, slots, [&](std::int64_t img, T* col, int, bool par) {
-    T* y = out + img * o * plane;
-    for (std::int64_t oc = 0; bias != nullptr && oc < o; ++oc) {
-      std::fill(y + oc * plane, y + (oc + 1) * plane, bias[oc]);
-    }
-    for_each_block(in + img * c * win.in_plane(), c, l, block, col, par, [&](const Block<T>& b) {
-      const std::int64_t piece = small_gemm_piece(og, inner, b.width());
-      for (std::int64_t g = 0; g < groups; ++g) {
-        for (std::int64_t sh = 0; sh < l.shifts; ++sh) {
-          const T beta = bias != nullptr || sh > 0 ? T(1) : T(0);
-          for (std::int64_t p0 = 0; p0 < b.width(); p0 += piece) {
-            blas_gemm<T>(false, false, og, std::min(piece, b.width() - p0), inner, T(1),
-                         w + (g * l.shifts + sh) * og * inner, inner, b.operand(g, inner, sh) + p0,
-                         b.ld, beta, y + g * og * plane + b.y0 * win.ow + p0, plane);
-          }
-        }
-      }
-    });
-  });
+  for_each_image(n, per_slot, scratch, slots, ImageSplit::balanced,
+                 [&](std::int64_t img, T* col, int, bool par) {
+                   T* y = out + img * o * plane;
+                   for (std::int64_t oc = 0; bias != nullptr && oc < o; ++oc) {
+                     std::fill(y + oc * plane, y + (oc + 1) * plane, bias[oc]);
+                   }
+                   for_each_block(
+                       in + img * c * win.in_plane(), c, l, block, col, par,
+                       [&](const Block<T>& b) {
+                         const std::int64_t piece = small_gemm_piece(og, inner, b.width());
+                         for (std::int64_t g = 0; g < groups; ++g) {
+                           for (std::int64_t sh = 0; sh < l.shifts; ++sh) {
+                             const T beta = bias != nullptr || sh > 0 ? T(1) : T(0);
+                             for (std::int64_t p0 = 0; p0 < b.width(); p0 += piece) {
+                               blas_gemm<T>(false, false, og, std::min(piece, b.width() - p0),
+                                            inner, T(1), w + (g * l.shifts + sh) * og * inner,
+                                            inner, b.operand(g, inner, sh) + p0, b.ld, beta,
+                                            y + g * og * plane + b.y0 * win.ow + p0, plane);
+                             }
+                           }
+                         }
+                       });
+                 });
 }
 
 // Flipped, transposed kernel: row (group g, in channel c) holds w[g * og + o, c, kh-1-i,
@@ -511,7 +528,8 @@ void backward_input_strided(const ConvShape& s, const T* grad_out, const T* weig
   const std::int64_t per_slot = split_size + s.c * win.taps() * block * win.ow;
   Tensor workspace = Tensor::empty({std::max<std::int64_t>(slots * per_slot, 1)}, dtype_of<T>);
   for_each_image(
-      s.n, per_slot, workspace.data<T>(), slots, [&](std::int64_t img, T* ws, int, bool par) {
+      s.n, per_slot, workspace.data<T>(), slots, ImageSplit::balanced,
+      [&](std::int64_t img, T* ws, int, bool par) {
         const T* g_out = grad_out + img * s.o * plane;
         T* const image = grad_in + img * s.c * win.in_plane();
         T* const g_in = split_size > 0 ? ws : image;
@@ -566,7 +584,8 @@ void backward_weight(const ConvShape& s, const T* grad_out, const T* in, T* grad
   T* accumulators = workspace.data<T>() + slots * per_slot;
   std::fill(accumulators, accumulators + slots * weight_size, T(0));
   for_each_image(
-      s.n, per_slot, workspace.data<T>(), slots, [&](std::int64_t img, T* ws, int slot, bool par) {
+      s.n, per_slot, workspace.data<T>(), slots, ImageSplit::fixed,
+      [&](std::int64_t img, T* ws, int slot, bool par) {
         const T* g_out = grad_out + img * s.o * plane;
         if (transposed) transpose(g_out, s.o, plane, plane, ws);  // (plane x o)
         T* acc = accumulators + slot * weight_size;
