@@ -54,6 +54,19 @@ std::int64_t small_gemm_piece(std::int64_t m, std::int64_t k, std::int64_t n) {
   return ceil_div(n, ceil_div(n, piece));
 }
 
+// c (m x n) = op(a) b + beta c, op(a) m x k, as small-matrix products over pieces of the
+// columns of b and c (all row-major).
+template <typename T>
+void gemm_in_pieces(bool trans_a, std::int64_t m, std::int64_t n, std::int64_t k, const T* a,
+                    std::int64_t lda, const T* b, std::int64_t ldb, T beta, T* c,
+                    std::int64_t ldc) {
+  const std::int64_t piece = small_gemm_piece(m, k, n);
+  for (std::int64_t p0 = 0; p0 < n; p0 += piece) {
+    blas_gemm<T>(trans_a, false, m, std::min(piece, n - p0), k, T(1), a, lda, b + p0, ldb, beta,
+                 c + p0, ldc);
+  }
+}
+
 // A sliding window over an (h x w) plane producing an (oh x ow) plane.
 struct Window {
   std::int64_t h = 0, w = 0, kh = 1, kw = 1, oh = 0, ow = 0;
@@ -475,29 +488,23 @@ void convolve(std::int64_t n, std::int64_t c, std::int64_t o, std::int64_t group
   Tensor workspace = Tensor::empty({slots * per_slot + arranged + 1}, dtype_of<T>);
   T* const scratch = workspace.data<T>();
   const T* w = arrange_weight(weight, o, groups, cg, l, scratch + slots * per_slot);
-  for_each_image(n, per_slot, scratch, slots, ImageSplit::balanced,
-                 [&](std::int64_t img, T* col, int, bool par) {
-                   T* y = out + img * o * plane;
-                   for (std::int64_t oc = 0; bias != nullptr && oc < o; ++oc) {
-                     std::fill(y + oc * plane, y + (oc + 1) * plane, bias[oc]);
-                   }
-                   for_each_block(
-                       in + img * c * win.in_plane(), c, l, block, col, par,
-                       [&](const Block<T>& b) {
-                         const std::int64_t piece = small_gemm_piece(og, inner, b.width());
-                         for (std::int64_t g = 0; g < groups; ++g) {
-                           for (std::int64_t sh = 0; sh < l.shifts; ++sh) {
-                             const T beta = bias != nullptr || sh > 0 ? T(1) : T(0);
-                             for (std::int64_t p0 = 0; p0 < b.width(); p0 += piece) {
-                               blas_gemm<T>(false, false, og, std::min(piece, b.width() - p0),
-                                            inner, T(1), w + (g * l.shifts + sh) * og * inner,
-                                            inner, b.operand(g, inner, sh) + p0, b.ld, beta,
-                                            y + g * og * plane + b.y0 * win.ow + p0, plane);
-                             }
-                           }
-                         }
-                       });
-                 });
+  const auto convolve_image = [&](std::int64_t img, T* col, int, bool par) {
+    T* y = out + img * o * plane;
+    for (std::int64_t oc = 0; bias != nullptr && oc < o; ++oc) {
+      std::fill(y + oc * plane, y + (oc + 1) * plane, bias[oc]);
+    }
+    for_each_block(in + img * c * win.in_plane(), c, l, block, col, par, [&](const Block<T>& b) {
+      for (std::int64_t g = 0; g < groups; ++g) {
+        for (std::int64_t sh = 0; sh < l.shifts; ++sh) {
+          const T beta = bias != nullptr || sh > 0 ? T(1) : T(0);
+          gemm_in_pieces<T>(false, og, b.width(), inner, w + (g * l.shifts + sh) * og * inner,
+                            inner, b.operand(g, inner, sh), b.ld, beta,
+                            y + g * og * plane + b.y0 * win.ow, plane);
+        }
+      }
+    });
+  };
+  for_each_image(n, per_slot, scratch, slots, ImageSplit::balanced, convolve_image);
 }
 
 // Flipped, transposed kernel: row (group g, in channel c) holds w[g * og + o, c, kh-1-i,
@@ -527,27 +534,23 @@ void backward_input_strided(const ConvShape& s, const T* grad_out, const T* weig
   const std::int64_t split_size = split_elements(s.c, win);
   const std::int64_t per_slot = split_size + s.c * win.taps() * block * win.ow;
   Tensor workspace = Tensor::empty({std::max<std::int64_t>(slots * per_slot, 1)}, dtype_of<T>);
-  for_each_image(
-      s.n, per_slot, workspace.data<T>(), slots, ImageSplit::balanced,
-      [&](std::int64_t img, T* ws, int, bool par) {
-        const T* g_out = grad_out + img * s.o * plane;
-        T* const image = grad_in + img * s.c * win.in_plane();
-        T* const g_in = split_size > 0 ? ws : image;
-        T* const col = ws + split_size;
-        for (std::int64_t y0 = 0; y0 < win.oh; y0 += block) {
-          const std::int64_t y1 = std::min(win.oh, y0 + block), width = (y1 - y0) * win.ow;
-          const std::int64_t piece = small_gemm_piece(rows, og, width);
-          for (std::int64_t g = 0; g < s.groups; ++g) {
-            for (std::int64_t p0 = 0; p0 < width; p0 += piece) {
-              blas_gemm<T>(true, false, rows, std::min(piece, width - p0), og, T(1),
-                           weight + g * og * rows, rows, g_out + g * og * plane + y0 * win.ow + p0,
-                           plane, T(0), col + g * rows * width + p0, width);
-            }
-          }
-          col2im(col, s.c, win, y0, y1, g_in, par);
-        }
-        if (split_size > 0) merge_rows(g_in, s.c * win.h, win.w, row_layout(win), image);
-      });
+  const auto image_gradient = [&](std::int64_t img, T* ws, int, bool par) {
+    const T* g_out = grad_out + img * s.o * plane;
+    T* const image = grad_in + img * s.c * win.in_plane();
+    T* const g_in = split_size > 0 ? ws : image;
+    T* const col = ws + split_size;
+    for (std::int64_t y0 = 0; y0 < win.oh; y0 += block) {
+      const std::int64_t y1 = std::min(win.oh, y0 + block), width = (y1 - y0) * win.ow;
+      for (std::int64_t g = 0; g < s.groups; ++g) {
+        gemm_in_pieces<T>(true, rows, width, og, weight + g * og * rows, rows,
+                          g_out + g * og * plane + y0 * win.ow, plane, T(0), col + g * rows * width,
+                          width);
+      }
+      col2im(col, s.c, win, y0, y1, g_in, par);
+    }
+    if (split_size > 0) merge_rows(g_in, s.c * win.h, win.w, row_layout(win), image);
+  };
+  for_each_image(s.n, per_slot, workspace.data<T>(), slots, ImageSplit::balanced, image_gradient);
 }
 
 // dst (cols x rows) = src (rows x cols)^T, src rows `ld` apart.
@@ -557,8 +560,48 @@ void transpose(const T* src, std::int64_t rows, std::int64_t cols, std::int64_t 
   for (std::int64_t r0 = 0; r0 < rows; r0 += kTile) {
     for (std::int64_t c0 = 0; c0 < cols; c0 += kTile) {
       for (std::int64_t c = c0; c < std::min(cols, c0 + kTile); ++c) {
-        for (std::int64_t r = r0; r < std::min(rows, r0 + kTile); ++r)
+        for (std::int64_t r = r0; r < std::min(rows, r0 + kTile); ++r) {
           dst[c * rows + r] = src[r * ld + c];
+        }
+      }
+    }
+  }
+}
+
+// acc (inner x og) += columns (inner x width, rows `ld` apart) x grad_out^T, with grad_out
+// either (og x width) as stored or already transposed to (width x og), rows `ld_g` apart; the
+// transposed form is a plain product, cut along the pixels into small-matrix pieces.
+template <typename T>
+void accumulate_weight_block(const T* columns, std::int64_t ld, std::int64_t inner,
+                             std::int64_t width, const T* g_out, std::int64_t ld_g, bool transposed,
+                             std::int64_t og, T* acc) {
+  if (!transposed) {
+    blas_gemm<T>(false, true, inner, og, width, T(1), columns, ld, g_out, ld_g, T(1), acc, og);
+    return;
+  }
+  const std::int64_t piece = small_gemm_piece(inner, og, width);
+  for (std::int64_t p0 = 0; p0 < width; p0 += piece) {
+    blas_gemm<T>(false, false, inner, og, std::min(piece, width - p0), T(1), columns + p0, ld,
+                 g_out + p0 * ld_g, ld_g, T(1), acc, og);
+  }
+}
+
+// grad_weight[g*og + o, c, sh*taps + t] = sum over slots of block (g, sh)[c*taps + t, o].
+template <typename T>
+void sum_weight_blocks(const ConvShape& s, const Lowering& l, const T* accumulators, int slots,
+                       T* grad_weight) {
+  const std::int64_t cg = s.in_group(), og = s.out_group(), inner = cg * l.taps();
+  const std::int64_t taps = l.taps(), all = l.shifts * taps, weight_size = s.o * s.group_rows();
+  for (std::int64_t g = 0; g < s.groups; ++g) {
+    for (std::int64_t oc = 0; oc < og; ++oc) {
+      for (std::int64_t c = 0; c < cg; ++c) {
+        for (std::int64_t k = 0; k < all; ++k) {
+          const std::int64_t sh = k / taps, t = k % taps;
+          const std::int64_t from = ((g * l.shifts + sh) * inner + c * taps + t) * og + oc;
+          T sum = T(0);
+          for (int slot = 0; slot < slots; ++slot) sum += accumulators[slot * weight_size + from];
+          grad_weight[((g * og + oc) * cg + c) * all + k] = sum;
+        }
       }
     }
   }
@@ -567,8 +610,8 @@ void transpose(const T* src, std::int64_t rows, std::int64_t cols, std::int64_t 
 // Each slot accumulates the transposed gradient, columns x grad_out^T, over its images with
 // beta = 1, one (cg*taps x og) block per (group, shift), in small-matrix products (see
 // kSmallGemmMacs): blocks of more than kSmallTransposedGemmEntries transpose grad_out once per
-// image and split the product along the pixels. The slots' blocks are summed into grad_weight
-// at the end, so threads never share an accumulator.
+// image. The slots' blocks are summed into grad_weight at the end, so threads never share an
+// accumulator.
 template <typename T>
 void backward_weight(const ConvShape& s, const T* grad_out, const T* in, T* grad_weight) {
   const Window& win = s.window;
@@ -583,49 +626,25 @@ void backward_weight(const ConvShape& s, const T* grad_out, const T* in, T* grad
   Tensor workspace = Tensor::empty({slots * (per_slot + weight_size)}, dtype_of<T>);
   T* accumulators = workspace.data<T>() + slots * per_slot;
   std::fill(accumulators, accumulators + slots * weight_size, T(0));
-  for_each_image(
-      s.n, per_slot, workspace.data<T>(), slots, ImageSplit::fixed,
-      [&](std::int64_t img, T* ws, int slot, bool par) {
-        const T* g_out = grad_out + img * s.o * plane;
-        if (transposed) transpose(g_out, s.o, plane, plane, ws);  // (plane x o)
-        T* acc = accumulators + slot * weight_size;
-        for_each_block(
-            in + img * s.c * win.in_plane(), s.c, l, block, ws + g_out_size, par,
-            [&](const Block<T>& b) {
-              const std::int64_t piece = small_gemm_piece(inner, og, b.width());
-              const std::int64_t first = b.y0 * win.ow;
-              for (std::int64_t g = 0; g < s.groups; ++g) {
-                for (std::int64_t sh = 0; sh < l.shifts; ++sh) {
-                  T* block_acc = acc + (g * l.shifts + sh) * inner * og;
-                  if (!transposed) {
-                    blas_gemm<T>(false, true, inner, og, b.width(), T(1), b.operand(g, inner, sh),
-                                 b.ld, g_out + g * og * plane + first, plane, T(1), block_acc, og);
-                    continue;
-                  }
-                  for (std::int64_t p0 = 0; p0 < b.width(); p0 += piece) {
-                    blas_gemm<T>(false, false, inner, og, std::min(piece, b.width() - p0), T(1),
-                                 b.operand(g, inner, sh) + p0, b.ld,
-                                 ws + (first + p0) * s.o + g * og, s.o, T(1), block_acc, og);
-                  }
-                }
-              }
-            });
-      });
-  // grad_weight[g*og + o, c, sh*taps + t] = sum over slots of block (g, sh)[c*taps + t, o].
-  const std::int64_t taps = l.taps(), all = l.shifts * taps;
-  for (std::int64_t g = 0; g < s.groups; ++g) {
-    for (std::int64_t oc = 0; oc < og; ++oc) {
-      for (std::int64_t c = 0; c < cg; ++c) {
-        for (std::int64_t k = 0; k < all; ++k) {
-          const std::int64_t sh = k / taps, t = k % taps;
-          const std::int64_t from = ((g * l.shifts + sh) * inner + c * taps + t) * og + oc;
-          T sum = T(0);
-          for (int slot = 0; slot < slots; ++slot) sum += accumulators[slot * weight_size + from];
-          grad_weight[((g * og + oc) * cg + c) * all + k] = sum;
+  const auto accumulate_image = [&](std::int64_t img, T* ws, int slot, bool par) {
+    const T* g_out = grad_out + img * s.o * plane;
+    if (transposed) transpose(g_out, s.o, plane, plane, ws);  // (plane x o)
+    T* acc = accumulators + slot * weight_size;
+    const T* in_image = in + img * s.c * win.in_plane();
+    for_each_block(in_image, s.c, l, block, ws + g_out_size, par, [&](const Block<T>& b) {
+      const std::int64_t first = b.y0 * win.ow;
+      for (std::int64_t g = 0; g < s.groups; ++g) {
+        const T* g_block = transposed ? ws + first * s.o + g * og : g_out + g * og * plane + first;
+        for (std::int64_t sh = 0; sh < l.shifts; ++sh) {
+          accumulate_weight_block(b.operand(g, inner, sh), b.ld, inner, b.width(), g_block,
+                                  transposed ? s.o : plane, transposed, og,
+                                  acc + (g * l.shifts + sh) * inner * og);
         }
       }
-    }
-  }
+    });
+  };
+  for_each_image(s.n, per_slot, workspace.data<T>(), slots, ImageSplit::fixed, accumulate_image);
+  sum_weight_blocks(s, l, accumulators, slots, grad_weight);
 }
 
 }  // namespace
