@@ -9,11 +9,13 @@
 #include "core/ops/conv.h"
 #include "core/parallel.h"
 #include "core/tensor.h"
+#include "support/conv_case.h"
 #include "support/test_support.h"
 
 namespace ortho {
 namespace {
 
+using testing::ConvCase;
 using testing::expect_close;
 using testing::random_tensor;
 
@@ -97,13 +99,6 @@ struct DirectConv {
         [&](std::size_t xi, std::size_t wi, std::size_t yi) { gw[wi] += gv[yi] * xv[xi]; });
     return Tensor::from_vector(gw, wt);
   }
-};
-
-struct ConvCase {
-  const char* name;
-  Shape input, weight;
-  Conv2dParams params;
-  bool bias;
 };
 
 std::vector<ConvCase> conv_cases() {

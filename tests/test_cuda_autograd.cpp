@@ -22,12 +22,14 @@
 #include "core/device.h"
 #include "core/ops/elementwise.h"
 #include "core/tensor.h"
+#include "support/conv_case.h"
 #include "support/cuda_test_support.h"
 #include "support/test_support.h"
 
 namespace ortho::autograd {
 namespace {
 
+using ortho::testing::ConvCase;
 using ortho::testing::gpu;
 using ortho::testing::grid_tensor;
 using ortho::testing::matches_cpu;
@@ -313,19 +315,14 @@ TYPED_TEST(CudaAutograd, MatmulAndBmm) {
 TYPED_TEST(CudaAutograd, Conv2dWithStridePaddingDilationGroupsAndBias) {
   const DType dtype = dtype_of<TypeParam>;
   const double tol = ortho::testing::parity_tolerance<TypeParam>();
-  struct ConvCase {
-    Shape input, weight;
-    Conv2dParams params;
-    bool bias;
-  };
   const std::vector<ConvCase> cases = {
-      {{2, 4, 8, 8}, {6, 4, 3, 3}, {1, 1, 1, 1, 1, 1, 1}, true},
-      {{2, 3, 9, 7}, {4, 3, 3, 2}, {2, 1, 1, 0, 1, 1, 1}, false},
-      {{1, 2, 8, 8}, {3, 2, 3, 3}, {1, 1, 2, 2, 2, 2, 1}, true},
-      {{2, 4, 6, 6}, {4, 2, 3, 3}, {1, 1, 1, 1, 1, 1, 2}, true},
-      {{2, 4, 7, 7}, {4, 1, 3, 3}, {2, 2, 1, 1, 1, 1, 4}, false},
-      {{2, 8, 16, 16}, {16, 8, 1, 1}, {2, 2, 0, 0, 1, 1, 1}, false},
-      {{4, 16, 16, 16}, {16, 16, 3, 3}, {1, 1, 1, 1, 1, 1, 1}, false},
+      {"3x3 pad 1 with bias", {2, 4, 8, 8}, {6, 4, 3, 3}, {1, 1, 1, 1, 1, 1, 1}, true},
+      {"3x2 kernel stride 2x1 pad 1x0", {2, 3, 9, 7}, {4, 3, 3, 2}, {2, 1, 1, 0, 1, 1, 1}, false},
+      {"dilation 2 with bias", {1, 2, 8, 8}, {3, 2, 3, 3}, {1, 1, 2, 2, 2, 2, 1}, true},
+      {"2 groups with bias", {2, 4, 6, 6}, {4, 2, 3, 3}, {1, 1, 1, 1, 1, 1, 2}, true},
+      {"depthwise stride 2", {2, 4, 7, 7}, {4, 1, 3, 3}, {2, 2, 1, 1, 1, 1, 4}, false},
+      {"1x1 stride 2", {2, 8, 16, 16}, {16, 8, 1, 1}, {2, 2, 0, 0, 1, 1, 1}, false},
+      {"ResNet stage", {4, 16, 16, 16}, {16, 16, 3, 3}, {1, 1, 1, 1, 1, 1, 1}, false},
   };
   std::uint64_t seed = 400;
   for (const ConvCase& c : cases) {
@@ -338,7 +335,7 @@ TYPED_TEST(CudaAutograd, Conv2dWithStridePaddingDilationGroupsAndBias) {
           return conv2d(in[0], in[1], in.size() > 2 ? in[2] : Variable(), p);
         },
         inputs, tol))
-        << "input " << c.input << " weight " << c.weight;
+        << c.name << ": input " << c.input << " weight " << c.weight;
   }
 }
 

@@ -22,12 +22,14 @@
 #include "core/ops/softmax.h"
 #include "core/random.h"
 #include "core/tensor.h"
+#include "support/conv_case.h"
 #include "support/cuda_test_support.h"
 #include "support/test_support.h"
 
 namespace ortho {
 namespace {
 
+using testing::ConvCase;
 using testing::cuda_matches_cpu;
 using testing::gpu;
 using testing::grid_tensor;
@@ -483,13 +485,6 @@ TEST_F(CudaTensorOps, Tf32MatmulIsCloseAndTheSwitchIsRestored) {
 
 // ---------------------------------------------------------------------------------------------
 // Convolution, pooling, batch norm.
-
-struct ConvCase {
-  const char* name;
-  Shape input, weight;
-  Conv2dParams params;
-  bool bias;
-};
 
 std::vector<ConvCase> conv_cases() {
   return {

@@ -16,11 +16,13 @@
 #include "core/ops/reduce.h"
 #include "core/ops/softmax.h"
 #include "support/autograd_support.h"
+#include "support/conv_case.h"
 #include "support/test_support.h"
 
 namespace ortho::autograd {
 namespace {
 
+using ortho::testing::ConvCase;
 using ortho::testing::expect_close;
 using ortho::testing::passes_gradcheck;
 using ortho::testing::random_tensor;
@@ -53,20 +55,15 @@ TEST(GradcheckNN, Bmm) {
 }
 
 TEST(GradcheckNN, Conv2dWithStridePaddingDilationGroupsAndBias) {
-  struct ConvCase {
-    Shape input, weight;
-    Conv2dParams params;
-    bool bias;
-  };
   // Batches of one but for the first case: a batch of two runs the backend's per-image
   // threading, which costs far more than these tiny convolutions on a busy machine.
   const std::vector<ConvCase> cases = {
-      {{2, 2, 4, 4}, {2, 2, 3, 3}, {}, true},
-      {{1, 2, 6, 5}, {2, 2, 3, 2}, {2, 1, 1, 0, 1, 1, 1}, false},  // stride 2x1, pad 1x0
-      {{1, 2, 6, 6}, {2, 2, 3, 3}, {1, 1, 2, 2, 2, 2, 1}, true},   // dilation 2, pad 2
-      {{1, 4, 4, 4}, {4, 2, 3, 3}, {1, 1, 1, 1, 1, 1, 2}, true},   // 2 groups
-      {{1, 4, 5, 5}, {4, 1, 3, 3}, {2, 2, 1, 1, 1, 1, 4}, true},   // depthwise, stride 2
-      {{1, 3, 3, 3}, {2, 3, 1, 1}, {}, true},                      // 1x1
+      {"3x3 batch 2", {2, 2, 4, 4}, {2, 2, 3, 3}, {}, true},
+      {"stride 2x1 pad 1x0", {1, 2, 6, 5}, {2, 2, 3, 2}, {2, 1, 1, 0, 1, 1, 1}, false},
+      {"dilation 2 pad 2", {1, 2, 6, 6}, {2, 2, 3, 3}, {1, 1, 2, 2, 2, 2, 1}, true},
+      {"2 groups", {1, 4, 4, 4}, {4, 2, 3, 3}, {1, 1, 1, 1, 1, 1, 2}, true},
+      {"depthwise stride 2", {1, 4, 5, 5}, {4, 1, 3, 3}, {2, 2, 1, 1, 1, 1, 4}, true},
+      {"1x1", {1, 3, 3, 3}, {2, 3, 1, 1}, {}, true},
   };
   for (const ConvCase& c : cases) {
     const Conv2dParams params = c.params;
@@ -77,7 +74,7 @@ TEST(GradcheckNN, Conv2dWithStridePaddingDilationGroupsAndBias) {
           return conv2d(in[0], in[1], in.size() > 2 ? in[2] : Variable(), params);
         },
         inputs))
-        << "input " << c.input << " weight " << c.weight;
+        << c.name << ": input " << c.input << " weight " << c.weight;
   }
   // A channels-last input view and an input that needs no gradient.
   const Tensor nhwc = random_tensor({1, 4, 4, 2}, 30).permute({0, 3, 1, 2});
